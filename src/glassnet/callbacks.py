@@ -1,0 +1,202 @@
+"""Callbacks: code that runs around training (Keras' hooks and names)."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from .errors import ConfigError, invalid_value
+
+__all__ = [
+    "Callback",
+    "History",
+    "ProgressBar",
+    "EarlyStopping",
+    "LearningRateScheduler",
+    "ReduceLROnPlateau",
+    "ModelCheckpoint",
+]
+
+
+class Callback:
+    """Base class; ``self.model`` is set by ``fit`` before ``on_train_begin``."""
+
+    model = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None: ...
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None: ...
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None: ...
+    def on_train_end(self, logs: dict | None = None) -> None: ...
+
+
+class History(Callback):
+    """Per-epoch logs: ``history.history["loss"]``, ``["val_accuracy"]``, ...; ``history.epoch``."""
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(float(v))
+
+    def __repr__(self):
+        last = {k: round(v[-1], 6) for k, v in self.history.items() if v}
+        return f"History(epochs={len(self.epoch)}, last={last})"
+
+
+def _fmt(logs: dict) -> str:
+    return " - ".join(f"{k}: {v:.6g}" for k, v in logs.items())
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over epochs showing the latest loss and metrics (``verbose=1``).
+
+    With ``every`` > 0 it also writes one line every ``every`` epochs (the tutorial's error log).
+    """
+
+    def __init__(self, every: int = 0, file=None) -> None:
+        self.every, self.file = every, file
+
+    def on_train_begin(self, logs=None):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=self.params["epochs"], initial=self.params.get("initial_epoch", 0),
+                        unit="epoch", file=self.file, dynamic_ncols=True, leave=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self.bar.update(1)
+        self.bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
+        if self.every and (epoch + 1) % self.every == 0:
+            self.bar.write(f"epoch {epoch + 1}: {_fmt(logs)}", file=self.file)
+
+    def on_train_end(self, logs=None):
+        self.bar.close()
+
+
+class EpochLogger(Callback):
+    """One line per epoch (``verbose=2``)."""
+
+    def __init__(self, print_fn=print) -> None:
+        self.print_fn = print_fn
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.print_fn(f"Epoch {epoch + 1}/{self.params['epochs']} - {_fmt(logs or {})}")
+
+
+def _monitor_mode(monitor: str, mode: str) -> str:
+    if mode not in ("auto", "min", "max"):
+        raise invalid_value("mode", mode, "'auto', 'min' or 'max'")
+    if mode == "auto":
+        return "max" if "acc" in monitor else "min"
+    return mode
+
+
+class _Monitor(Callback):
+    """Shared logic: watch ``monitor`` (falling back from ``val_x`` to ``x``) and track the best value."""
+
+    def __init__(self, monitor, mode, min_delta):
+        self.monitor, self.mode, self.min_delta = monitor, _monitor_mode(monitor, mode), abs(min_delta)
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def current(self, logs):
+        logs = logs or {}
+        if self.monitor in logs:
+            return logs[self.monitor]
+        if self.monitor.startswith("val_") and self.monitor[4:] in logs:
+            return logs[self.monitor[4:]]
+        raise ConfigError(f"{type(self).__name__} monitors {self.monitor!r}, which is not in the logs; "
+                          f"available: {', '.join(logs)}")
+
+    def improved(self, value):
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+
+class EarlyStopping(_Monitor):
+    """Stop when ``monitor`` has not improved for ``patience`` epochs; optionally restore the best weights."""
+
+    def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto", restore_best_weights=False):
+        super().__init__(monitor, mode, min_delta)
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise invalid_value("patience", patience, "a non-negative integer")
+        self.patience, self.restore_best_weights = patience, restore_best_weights
+        self.wait, self.stopped_epoch, self.best_weights, self.best_epoch = 0, None, None, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = self.current(logs)
+        if self.improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self.best_weights is not None and self.stopped_epoch is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class LearningRateScheduler(Callback):
+    """Set the learning rate at each epoch's start to ``schedule(epoch, lr)``."""
+
+    def __init__(self, schedule):
+        if not callable(schedule):
+            raise invalid_value("schedule", schedule, "a callable (epoch, lr) -> lr")
+        self.schedule = schedule
+
+    def on_epoch_begin(self, epoch, logs=None):
+        opt = self.model.optimizer
+        opt.lr = float(self.schedule(epoch, opt.lr))
+
+
+class ReduceLROnPlateau(_Monitor):
+    """Multiply the learning rate by ``factor`` after ``patience`` epochs without improvement."""
+
+    def __init__(self, monitor="loss", factor=0.5, patience=10, min_lr=0.0, min_delta=1e-4, mode="auto"):
+        super().__init__(monitor, mode, min_delta)
+        if not 0 < factor < 1:
+            raise invalid_value("factor", factor, "a number in (0, 1)")
+        self.factor, self.patience, self.min_lr, self.wait = factor, patience, min_lr, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = self.current(logs)
+        if self.improved(value):
+            self.best, self.wait = value, 0
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            opt = self.model.optimizer
+            opt.lr = max(opt.lr * self.factor, self.min_lr)
+            self.wait = 0
+        if logs is not None:
+            logs["lr"] = self.model.optimizer.lr
+
+
+class ModelCheckpoint(Callback):
+    """Save the model every ``every`` epochs, or when ``monitor`` improves with ``save_best_only``."""
+
+    def __init__(self, path, every: int = 1, save_best_only=False, monitor="val_loss", mode="auto"):
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise invalid_value("every", every, "a positive integer")
+        self.path, self.every, self.save_best_only = os.fspath(path), every, save_best_only
+        self._monitor = _Monitor(monitor, mode, 0.0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_best_only:
+            value = self._monitor.current(logs)
+            if not self._monitor.improved(value):
+                return
+            self._monitor.best = value
+        elif (epoch + 1) % self.every:
+            return
+        self.model.save(self.path.format(epoch=epoch + 1, **{k: np.round(v, 6) for k, v in (logs or {}).items()}))

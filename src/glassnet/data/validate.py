@@ -1,0 +1,447 @@
+"""Checks that turn user data into the arrays the engine trusts.
+
+Every array that enters a model passes :func:`check_array` once, at the boundary; after that the engine
+assumes C-contiguous, finite floating-point arrays and never checks again. Labels are turned into integer
+codes with :func:`encode_labels` and checked against the classes a model was trained on with
+:func:`check_labels`. Positions in messages are 0-based array indices (``row 3`` is ``X[3]``).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ..backend import DEFAULT_DTYPE, as_dtype, make_rng
+from ..errors import ConfigError, DataError, ShapeError, invalid_value
+
+__all__ = [
+    "check_array",
+    "check_lengths",
+    "check_positive_int",
+    "encode_labels",
+    "decode_labels",
+    "check_labels",
+    "one_hot",
+    "train_val_split",
+    "batches",
+]
+
+# What each rank means under the batch-first convention, for shape messages.
+_AXES = {
+    1: "(samples,)",
+    2: "(samples, features)",
+    3: "(samples, time, channels)",
+    4: "(samples, height, width, channels)",
+}
+_KINDS = {"U": "text", "S": "bytes", "c": "complex numbers", "M": "dates", "m": "time spans", "V": "records"}
+
+
+def _where(index: tuple[int, ...]) -> str:
+    """``row 3`` / ``row 3, column 1`` / ``index (0, 2, 1)`` for an index into an array of that rank."""
+    index = tuple(int(i) for i in index)
+    if len(index) == 1:
+        return f"row {index[0]}"
+    if len(index) == 2:
+        return f"row {index[0]}, column {index[1]}"
+    return f"index {index}"
+
+
+def _short_repr(value: Any, limit: int = 40) -> str:
+    text = repr(value.item() if isinstance(value, np.generic) else value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_sequence(x: Any) -> bool:
+    return isinstance(x, (list, tuple)) or (isinstance(x, np.ndarray) and x.ndim > 0)
+
+
+def _ragged_message(a: Any, name: str) -> str | None:
+    """Describe the first place where nested sequences disagree in length, or None if none does."""
+    if not _is_sequence(a):
+        return None
+    level, paths = [a], [""]
+    while level:
+        next_level, next_paths = [], []
+        for node, path in zip(level, paths):
+            children = list(node)
+            if not children:
+                continue
+
+            def describe(i: int) -> str:
+                label = f"row {i}" if not path else f"{name}{path}[{i}]"
+                child = children[i]
+                if not _is_sequence(child):
+                    return f"{label} is a single value"
+                return f"{label} has {len(child)} value{'' if len(child) == 1 else 's'}"
+
+            first = children[0]
+            for i, child in enumerate(children[1:], start=1):
+                same = _is_sequence(child) == _is_sequence(first) and (
+                    not _is_sequence(child) or len(child) == len(first)
+                )
+                if not same:
+                    return f"{name} is ragged: {describe(0)} but {describe(i)}; expected equal lengths"
+            for i, child in enumerate(children):
+                if _is_sequence(child):
+                    next_level.append(child)
+                    next_paths.append(f"{path}[{i}]")
+        level, paths = next_level, next_paths
+    return None
+
+
+def _check_objects(a: np.ndarray, name: str) -> np.ndarray:
+    """Convert an object array whose every element is a real number; otherwise name the first that is not."""
+    for index in np.ndindex(a.shape):
+        v = a[index]
+        where = f" at {_where(index)}" if index else ""
+        if isinstance(v, (bool, np.bool_)):
+            raise DataError(
+                f"{name} contains a boolean ({v!r}){where}; booleans must be cast explicitly, "
+                f"e.g. {name}.astype(np.float32)"
+            )
+        if not isinstance(v, numbers.Real):
+            raise DataError(f"{name} contains {_short_repr(v)} ({type(v).__name__}){where}; expected numbers")
+    return a.astype(np.float64)
+
+
+def check_array(
+    a: Any,
+    name: str = "X",
+    *,
+    dtype: Any = DEFAULT_DTYPE,
+    min_ndim: int = 1,
+    max_ndim: int | None = None,
+    allow_empty: bool = False,
+) -> np.ndarray:
+    """Return `a` as a C-contiguous, finite floating-point array, or say exactly what is wrong with it.
+
+    Parameters
+    ----------
+    a : array_like
+        Numbers: an ndarray, nested lists, or anything ``numpy.asarray`` accepts.
+    name : str, default "X"
+        How messages call the array.
+    dtype : {"float32", "float64"}, default float32
+        The dtype of the result. An array that already has it and is C-contiguous is returned as is.
+    min_ndim, max_ndim : int
+        Allowed number of dimensions (``max_ndim=None``: no upper bound).
+    allow_empty : bool, default False
+        Whether an array with a zero-length axis is accepted.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape as `a`, dtype `dtype`.
+
+    Raises
+    ------
+    DataError
+        Text, objects, booleans, complex numbers, ragged lists, empty arrays, NaN or inf.
+    ShapeError
+        A scalar or the wrong number of dimensions.
+
+    Examples
+    --------
+    >>> check_array([[1, 2], [3, 4]], min_ndim=2, max_ndim=2).dtype
+    dtype('float32')
+    """
+    dt = as_dtype(dtype)
+    try:
+        src = np.asarray(a)
+    except ValueError as exc:  # numpy refuses ragged nested sequences
+        raise DataError(
+            _ragged_message(a, name) or f"{name} cannot be converted to an array of numbers: {exc}"
+        ) from None
+    except TypeError as exc:
+        raise DataError(
+            f"{name} of type {type(a).__name__} cannot be converted to an array of numbers: {exc}"
+        ) from None
+
+    kind = src.dtype.kind
+    if kind == "b":
+        raise DataError(
+            f"{name} has dtype bool; booleans must be cast explicitly, e.g. {name}.astype(np.float32)"
+        )
+    if kind == "O":
+        src = _check_objects(src, name)
+    elif kind not in "iuf":
+        what = _KINDS.get(kind, "non-numeric values")
+        raise DataError(f"{name} has dtype {src.dtype} ({what}); expected numbers")
+
+    if src.ndim == 0:
+        raise ShapeError(
+            f"{name} must be an array with a batch dimension; received a scalar ({_short_repr(src[()])})"
+        )
+    if src.ndim < min_ndim or (max_ndim is not None and src.ndim > max_ndim):
+        if max_ndim == min_ndim:
+            expected = f"{min_ndim}-dimensional {_AXES.get(min_ndim, '')}".rstrip()
+        elif max_ndim is None:
+            expected = f"at least {min_ndim}-dimensional"
+        else:
+            expected = f"{min_ndim}- to {max_ndim}-dimensional"
+        raise ShapeError(f"{name} must be {expected}; received shape {src.shape}")
+
+    if src.size == 0 and not allow_empty:
+        axis = src.shape.index(0)
+        what = {0: "row", 1: "column"}.get(axis, f"entry along axis {axis}")
+        raise DataError(f"{name} is empty: expected at least one {what}; received shape {src.shape}")
+
+    with np.errstate(over="ignore"):  # an overflow becomes inf and is reported below
+        out = np.ascontiguousarray(src, dtype=dt)
+    finite = np.isfinite(out)
+    if not finite.all():
+        index = tuple(np.argwhere(~finite)[0])
+        if np.isfinite(src[index]):
+            raise DataError(
+                f"{name} has value {_short_repr(src[index])} at {_where(index)} that does not fit in {dt} "
+                f"(largest is {np.finfo(dt).max:.3g})"
+            )
+        bad = "NaN" if np.isnan(src[index]) else ("inf" if src[index] > 0 else "-inf")
+        raise DataError(f"{name} contains {bad} at {_where(index)}; expected finite numbers")
+    return out
+
+
+def check_lengths(X: Any, y: Any) -> None:
+    """Raise ShapeError unless `X` and `y` have the same number of rows (samples)."""
+    nx, ny = np.shape(X)[0], np.shape(y)[0]
+    if nx != ny:
+        raise ShapeError(f"X and y have different numbers of rows: X has {nx}, y has {ny}")
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """Return `value` as an int if it is a positive integer (not a bool); otherwise a Keras-style ConfigError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise invalid_value(name, value, "a positive integer")
+    return int(value)
+
+
+def _label_vector(y: Any, name: str) -> np.ndarray:
+    """Labels as a non-empty 1-D array; a column (N, 1) is flattened."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ShapeError(
+            f"{name} must be 1-dimensional (samples,) or a column (samples, 1) of labels; "
+            f"received shape {y.shape}"
+        )
+    if y.size == 0:
+        raise DataError(f"{name} is empty: expected at least one label")
+    if y.dtype.kind == "f" and np.isnan(y).any():
+        raise DataError(f"{name} contains NaN at row {int(np.argmax(np.isnan(y)))}; expected a label")
+    return y
+
+
+def encode_labels(y: Any, name: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    """Map labels to integer codes ``0 .. K-1`` in sorted order of the labels (like sklearn's LabelEncoder).
+
+    ``classes[codes]`` gives the labels back.
+
+    Parameters
+    ----------
+    y : array_like, shape (N,) or (N, 1)
+        Labels of one type: numbers or text.
+    name : str, default "y"
+        How messages call the labels.
+
+    Returns
+    -------
+    codes : numpy.ndarray of int64, shape (N,)
+    classes : numpy.ndarray, shape (K,)
+        The sorted distinct labels.
+
+    Examples
+    --------
+    >>> codes, classes = encode_labels(["b", "a", "b"])
+    >>> codes.tolist(), classes.tolist()
+    ([1, 0, 1], ['a', 'b'])
+    """
+    y = _label_vector(y, name)
+    try:
+        classes, codes = np.unique(y, return_inverse=True)
+    except TypeError:
+        kinds = sorted({type(v).__name__ for v in y.tolist()})
+        raise DataError(
+            f"{name} mixes label types ({', '.join(kinds)}) that cannot be ordered; expected labels of one type"
+        ) from None
+    return codes.reshape(-1).astype(np.int64), classes
+
+
+def _check_codes(codes: np.ndarray, n_classes: int, name: str) -> None:
+    bad = (codes < 0) | (codes >= n_classes)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataError(
+            f"{name} has code {int(codes[row])} at row {row}; expected class codes 0..{n_classes - 1} "
+            f"({n_classes} classes)"
+        )
+
+
+def decode_labels(codes: Any, classes: Any, name: str = "codes") -> np.ndarray:
+    """Return ``classes[codes]``: the labels behind integer class codes (the inverse of :func:`encode_labels`)."""
+    codes, classes = np.asarray(codes), np.asarray(classes)
+    if codes.dtype.kind not in "iu":
+        raise DataError(f"{name} has dtype {codes.dtype}; expected integer class codes")
+    _check_codes(codes.reshape(-1), len(classes), name)
+    return classes[codes]
+
+
+def check_labels(codes_or_labels: Any, classes: Any, name: str = "y") -> np.ndarray:
+    """Return the codes of labels a model already knows; name the first label it never saw.
+
+    Integers are taken as codes (checked to lie in ``0 .. K-1``) when the known classes are not numbers;
+    everything else is looked up among `classes`.
+
+    Parameters
+    ----------
+    codes_or_labels : array_like, shape (N,) or (N, 1)
+    classes : array_like, shape (K,)
+        The labels seen during training (``classes`` from :func:`encode_labels`).
+    name : str, default "y"
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (N,)
+        Indices into `classes`.
+    """
+    labels, classes = _label_vector(codes_or_labels, name), np.asarray(classes)
+    numeric = "biuf"
+    if labels.dtype.kind in "iu" and classes.dtype.kind not in numeric:
+        _check_codes(labels, len(classes), name)
+        return labels.astype(np.int64)
+
+    same_family = (labels.dtype.kind in numeric) == (classes.dtype.kind in numeric) and "O" not in (
+        labels.dtype.kind + classes.dtype.kind
+    )
+    if same_family and len(classes):
+        order = np.argsort(classes, kind="stable")
+        pos = np.minimum(np.searchsorted(classes[order], labels), len(classes) - 1)
+        seen = classes[order][pos] == labels
+        codes = order[pos]
+    else:  # text against numbers (or Python objects): only an element-wise lookup can tell
+        lookup = {c: i for i, c in enumerate(classes.tolist())}
+        found = [lookup.get(v) for v in labels.tolist()]
+        seen = np.array([i is not None for i in found])
+        codes = np.array([-1 if i is None else i for i in found])
+    if not seen.all():
+        row = int(np.argmin(seen))
+        known = classes.tolist()
+        shown = repr(known) if len(known) <= 20 else repr(known[:20])[:-1] + ", ...]"
+        raise DataError(
+            f"{name} has label {_short_repr(labels[row])} at row {row} that the model never saw during "
+            f"training; known labels: {shown}"
+        )
+    return codes.astype(np.int64)
+
+
+def one_hot(codes: Any, n_classes: int, dtype: Any = DEFAULT_DTYPE) -> np.ndarray:
+    """Rows of the identity matrix: ``out[i, codes[i]] = 1``, shape (N, n_classes).
+
+    >>> one_hot([2, 0], 3).tolist()
+    [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    """
+    n_classes = check_positive_int("n_classes", n_classes)
+    codes = np.asarray(codes)
+    if codes.ndim != 1:
+        raise ShapeError(f"codes must be 1-dimensional (samples,); received shape {codes.shape}")
+    if codes.dtype.kind not in "iu":
+        raise DataError(f"codes has dtype {codes.dtype}; expected integer class codes")
+    _check_codes(codes, n_classes, "codes")
+    out = np.zeros((len(codes), n_classes), dtype=as_dtype(dtype))  # (N, K)
+    out[np.arange(len(codes)), codes] = 1
+    return out
+
+
+def train_val_split(
+    X: Any, y: Any, fraction: float, rng: np.random.Generator | int | None = None
+) -> tuple[Any, Any, Any, Any]:
+    """Hold out a fraction of the rows for validation, as Keras' ``validation_split`` does.
+
+    Without `rng` the last ``n - floor(n * (1 - fraction))`` rows are the validation set, unshuffled, so a
+    file sorted by class gives a one-class validation set, exactly as in Keras. With `rng` (a Generator or
+    seed) the validation rows are drawn at random; both parts keep the original row order.
+
+    Parameters
+    ----------
+    X : array, shape (N, ...)
+    y : array, shape (N, ...) or None
+    fraction : float
+        In (0, 1). Messages call it ``validation_split``, the name users pass to ``fit``.
+    rng : numpy.random.Generator or int, optional
+
+    Returns
+    -------
+    X_train, y_train, X_val, y_val
+        Views (no shuffle) or copies (shuffle); ``y_*`` are None when `y` is None.
+    """
+    if (
+        isinstance(fraction, (bool, np.bool_))
+        or not isinstance(fraction, numbers.Real)
+        or not 0.0 < fraction < 1.0
+    ):
+        raise invalid_value("validation_split", fraction, "a number strictly between 0 and 1")
+    if y is not None:
+        check_lengths(X, y)
+    n = np.shape(X)[0]
+    split_at = int(np.floor(n * (1.0 - fraction)))
+    if split_at == 0 or split_at == n:
+        raise ConfigError(
+            f"Training data contains {n} samples, which is not sufficient to split it into a validation "
+            f"and training set as specified by `validation_split={fraction}`; provide more data or a "
+            f"different value for `validation_split`"
+        )
+    if rng is None:
+        train, val = slice(0, split_at), slice(split_at, n)
+    else:
+        perm = make_rng(rng).permutation(n)
+        train, val = np.sort(perm[:split_at]), np.sort(perm[split_at:])
+    if y is None:
+        return X[train], None, X[val], None
+    return X[train], y[train], X[val], y[val]
+
+
+def batches(
+    n: int, batch_size: int | None, rng: np.random.Generator | int | None = None
+) -> Iterator[slice | np.ndarray]:
+    """Split row indices ``0 .. n-1`` into mini-batches that cover every row exactly once.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows.
+    batch_size : int or None
+        Rows per batch; the last batch holds the remainder. None means one batch of all rows.
+    rng : numpy.random.Generator or int, optional
+        Shuffle the rows with it. Without it the batches are slices in order (cheap views).
+
+    Returns
+    -------
+    iterator of slice or numpy.ndarray of int64
+        Index ``X[b]`` with each.
+
+    Examples
+    --------
+    >>> list(batches(5, 2))
+    [slice(0, 2, None), slice(2, 4, None), slice(4, 5, None)]
+    """
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise invalid_value("n", n, "a non-negative integer")
+    size = int(n) if batch_size is None else None
+    if batch_size is not None:
+        if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)):
+            raise invalid_value("batch_size", batch_size, "a positive integer or None")
+        if batch_size < 1:
+            raise invalid_value("batch_size", batch_size, "a positive integer or None")
+        size = int(batch_size)
+    # Validation happens above, at call time; the generator below only yields.
+    order = None if rng is None else make_rng(rng).permutation(int(n))
+    return _batch_iter(int(n), max(size, 1), order)
+
+
+def _batch_iter(n: int, size: int, order: np.ndarray | None) -> Iterator[slice | np.ndarray]:
+    for start in range(0, n, size):
+        stop = min(start + size, n)
+        yield slice(start, stop) if order is None else order[start:stop]

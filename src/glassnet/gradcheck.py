@@ -1,0 +1,189 @@
+"""Finite-difference gradient checks for a model, a layer or a loss (float64, central differences).
+
+For every checked element ``p`` the numerical slope is ``(L(p + h) - L(p - h)) / 2h``. A parameter's
+error is ``max|analytic - numeric| / max(max|analytic|, max|numeric|)``: the worst deviation relative
+to the gradient's own scale, which stays meaningful where single elements are near zero.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import ConfigError
+from .layers.base import Layer
+from .losses import Loss
+
+__all__ = ["gradcheck", "GradcheckReport"]
+
+
+@dataclass
+class GradcheckReport:
+    """Max relative error per checked array (``W1``, ``b1``, ... for a model; ``W``, ``x`` for a layer)."""
+
+    subject: str
+    errors: dict[str, float] = field(default_factory=dict)
+    checked: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def max_error(self) -> float:
+        return max(self.errors.values(), default=0.0)
+
+    def passed(self, tol: float = 1e-6) -> bool:
+        return self.max_error < tol
+
+    def to_dict(self) -> dict:
+        return {"subject": self.subject, "errors": self.errors, "checked": self.checked, "max_error": self.max_error}
+
+    def __str__(self) -> str:
+        lines = [f"gradcheck {self.subject}"]
+        lines += [f"  {k:<10} max rel error {v:.3e}  ({self.checked[k]} elements)" for k, v in self.errors.items()]
+        return "\n".join(lines)
+
+
+def _rel_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
+    scale = max(float(np.abs(analytic).max(initial=0)), float(np.abs(numeric).max(initial=0)))
+    diff = float(np.abs(analytic - numeric).max(initial=0))
+    return 0.0 if diff == 0 else diff / max(scale, 1e-300)
+
+
+def _numeric(f, arr: np.ndarray, idx, h: float) -> np.ndarray:
+    out = np.empty(len(idx))
+    flat = arr.reshape(-1)
+    for j, i in enumerate(idx):
+        old = flat[i]
+        flat[i] = old + h
+        up = f()
+        flat[i] = old - h
+        down = f()
+        flat[i] = old
+        out[j] = (up - down) / (2 * h)
+    return out
+
+
+def _indices(size: int, max_checks: int | None, rng) -> np.ndarray:
+    if max_checks is None or size <= max_checks:
+        return np.arange(size)
+    return np.sort(rng.choice(size, max_checks, replace=False))
+
+
+def _as64(x) -> np.ndarray:
+    return np.array(x, dtype=np.float64)
+
+
+def gradcheck(subject, X, y=None, *, h: float = 1e-6, max_checks: int | None = 2000, seed: int = 0) -> GradcheckReport:
+    """Compare analytic gradients with central differences in float64.
+
+    Parameters
+    ----------
+    subject : Sequential, Layer or Loss
+        A compiled model (checks every parameter, named W1, b1, ...), a layer (checks its parameters
+        and its input gradient ``x`` against ``L = Σ out·R`` for a fixed random R), or a loss (checks
+        dL/dŷ, and dL/dZ through the fused activation where it has one).
+    X, y : arrays
+        Inputs and targets (for a loss: predictions and targets).
+    max_checks : int or None
+        At most this many elements per array are checked (a seeded sample); None checks all.
+    """
+    from .model import Sequential
+
+    rng = np.random.default_rng(seed)
+    if isinstance(subject, Sequential):
+        return _check_model(subject, X, y, h, max_checks, rng)
+    if isinstance(subject, Layer):
+        return _check_layer(subject, X, h, max_checks, rng, seed)
+    if isinstance(subject, Loss):
+        return _check_loss(subject, X, y, h, max_checks, rng)
+    raise ConfigError(f"gradcheck takes a Sequential, a Layer or a Loss; received {type(subject).__name__}")
+
+
+def _check_model(model, X, y, h, max_checks, rng) -> GradcheckReport:
+    from .training import check_inputs, check_targets
+
+    model._require_compiled("gradcheck()")
+    m = copy.deepcopy(model)
+    m.dtype = np.dtype(np.float64)
+    for layer in m.layers:
+        layer.dtype = m.dtype
+        layer.params = {k: v.astype(np.float64) for k, v in layer.params.items()}
+        layer.state = {k: v.astype(np.float64) for k, v in layer.state.items()}
+    if m.built:
+        m._flatten_params()
+    X = check_inputs(m, X)
+    Y = check_targets(m, X, y)
+
+    def loss():
+        return m.compute_loss(m.forward(X, training=False), Y)
+
+    a = m.forward(X, training=False)
+    m.compute_loss(a, Y)
+    m.backward(a, Y)
+    report = GradcheckReport(subject=f"model ({len(m.layers)} layers, loss {m.loss.key})")
+    n = 0
+    for i, layer in enumerate(m.layers):
+        if not layer.params:
+            continue
+        n += 1
+        for k, p in layer.params.items():
+            idx = _indices(p.size, max_checks, rng)
+            num = _numeric(loss, p, idx, h)
+            name = f"{k}{n}"
+            report.errors[name] = _rel_error(layer.grads[k].reshape(-1)[idx], num)
+            report.checked[name] = len(idx)
+    return report
+
+
+def _check_layer(layer, X, h, max_checks, rng, seed) -> GradcheckReport:
+    layer = copy.deepcopy(layer)
+    X = _as64(X)
+    if not layer.built:
+        layer.build(X.shape[1:], np.random.default_rng(seed), np.float64)
+    else:
+        layer.params = {k: v.astype(np.float64) for k, v in layer.params.items()}
+        layer.dtype = np.dtype(np.float64)
+    layer._new_grads()
+    if hasattr(layer, "need_input_grad"):
+        layer.need_input_grad = True
+
+    def run():
+        if hasattr(layer, "rng"):  # same dropout mask on every evaluation
+            layer.rng = np.random.default_rng(seed)
+        return layer.forward(X, training=True)
+
+    R = rng.standard_normal(run().shape)
+
+    def loss():
+        return float(np.sum(run() * R))
+
+    run()
+    dx = layer.backward(R)
+    report = GradcheckReport(subject=f"layer {layer!r}")
+    targets = dict(layer.params) | {"x": X}
+    analytic = dict(layer.grads) | {"x": dx}
+    for k, arr in targets.items():
+        idx = _indices(arr.size, max_checks, rng)
+        report.errors[k] = _rel_error(np.asarray(analytic[k]).reshape(-1)[idx], _numeric(loss, arr, idx, h))
+        report.checked[k] = len(idx)
+    return report
+
+
+def _check_loss(loss, y_pred, y_true, h, max_checks, rng) -> GradcheckReport:
+    from .layers.activations import get_activation
+
+    a = _as64(y_pred)
+    y = loss.prepare(np.asarray(y_true), a.shape, np.float64)
+    report = GradcheckReport(subject=f"loss {loss.key}")
+    idx = _indices(a.size, max_checks, rng)
+    report.errors["y_pred"] = _rel_error(loss.backward(a, y).reshape(-1)[idx],
+                                         _numeric(lambda: loss.forward(a, y), a, idx, h))
+    report.checked["y_pred"] = len(idx)
+    if loss.fused_activation:
+        act = get_activation(loss.fused_activation)
+        z = np.log(np.clip(a, 1e-12, None)) if loss.fused_activation == "softmax" else np.log(a / (1 - a))
+        dz = loss.fused_backward(act.forward(z), y)
+        num = _numeric(lambda: loss.forward(act.forward(z), y, z), z, idx, h)
+        report.errors["z (fused)"] = _rel_error(dz.reshape(-1)[idx], num)
+        report.checked["z (fused)"] = len(idx)
+    return report

@@ -1,0 +1,87 @@
+"""The layer contract every glassnet layer follows.
+
+A layer owns two dicts keyed by parameter name: ``params`` (trainable arrays) and ``grads`` (same keys
+and shapes, written by :meth:`Layer.backward`). ``build`` creates the parameters for an input shape
+and returns the output shape; ``forward`` caches what ``backward`` needs; ``backward`` takes dL/dy and
+returns dL/dx. Shapes are batch first; ``input_shape`` never includes the batch dimension.
+
+Backward passes write gradients *into* the arrays already in ``grads`` (``out=`` or ``[...] =``):
+the model lays every parameter and gradient out in one flat buffer and hands the layers views onto it,
+so an optimizer step is a handful of vectorized calls however many layers there are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Layer"]
+
+
+class Layer:
+    """Base class: stores no parameters, passes shapes through, has no state to save."""
+
+    #: names of arrays that are saved but not trained (e.g. batch-norm moving averages)
+    state_names: tuple[str, ...] = ()
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.state: dict[str, np.ndarray] = {}
+        self.regularizers: dict[str, Any] = {}
+        self.input_shape: tuple | None = None
+        self.output_shape: tuple | None = None
+        self.dtype = np.dtype(np.float32)
+        self.built = False
+
+    # -- contract -------------------------------------------------------------------------------
+    def build(self, input_shape: tuple, rng: np.random.Generator, dtype=np.float32) -> tuple:
+        """Create parameters for inputs of ``input_shape`` (no batch dim); return the output shape."""
+        self.input_shape = tuple(input_shape)
+        self.output_shape = self.compute_output_shape(self.input_shape)
+        self.dtype = np.dtype(dtype)
+        self.built = True
+        return self.output_shape
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    # -- helpers shared by all layers -----------------------------------------------------------
+    def _new_grads(self) -> None:
+        """Allocate a zero gradient array beside every parameter."""
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    def regularization_loss(self) -> float:
+        """Sum of the penalties of this layer's regularizers (0.0 when there are none)."""
+        return float(sum(reg(self.params[k]) for k, reg in self.regularizers.items() if reg is not None))
+
+    def add_regularization_grads(self) -> None:
+        """Add each regularizer's gradient to the matching gradient array, in place."""
+        for k, reg in self.regularizers.items():
+            if reg is not None:
+                self.grads[k] += reg.grad(self.params[k])
+
+    def count_params(self) -> int:
+        return int(sum(p.size for p in self.params.values()))
+
+    def get_config(self) -> dict:
+        """A plain dict of constructor arguments; ``type(self)(**config)`` rebuilds the layer."""
+        return {"name": self.name}
+
+    @property
+    def display_name(self) -> str:
+        return self.name or type(self).__name__.lower()
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"

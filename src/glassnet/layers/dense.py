@@ -1,0 +1,121 @@
+"""Fully connected layer ``Z = X·W + b`` followed by its activation ``A = f(Z)``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError, invalid_value
+from ..initializers import get_initializer, initializer_name
+from ..regularizers import get_regularizer
+from .activations import Activation, Linear, get_activation
+from .base import Layer
+
+__all__ = ["Dense"]
+
+
+class Dense(Layer):
+    """A fully connected layer.
+
+    Forward: ``Z = X·W + b`` then ``A = f(Z)``. Backward, given ``dA``:
+    ``dZ = dA * f'(Z)``, ``dW = Xᵀ·dZ``, ``db = Σ_rows dZ``, ``dX = dZ·Wᵀ``.
+
+    ``Dense(units, activation="relu")`` is sugar for a Dense followed by a ReLU layer: the activation
+    is an :class:`~glassnet.layers.activations.Activation` layer held in ``self.activation``.
+
+    Parameters
+    ----------
+    units : int
+        Number of outputs ``n_out``.
+    activation : str, Activation or None
+        ``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"leaky_relu"``, ``"elu"``, ``"softmax"``, ``"linear"``
+        (None means linear).
+    use_bias : bool
+        Whether to add ``b``.
+    kernel_initializer, bias_initializer : str or callable
+        Defaults ``"glorot_uniform"`` and ``"zeros"`` as in Keras; the seed tutorial uses ``"uniform"``.
+    kernel_regularizer, bias_regularizer : Regularizer, "l1", "l2" or None
+
+    Shapes: ``X (N, n_in)``, ``W (n_in, n_out)``, ``b (n_out,)``, ``Z, A (N, n_out)``.
+    """
+
+    def __init__(
+        self,
+        units: int,
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name)
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
+            raise invalid_value("units", units, "a positive integer")
+        self.units = int(units)
+        self.activation: Activation = get_activation(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = get_initializer(kernel_initializer)
+        self.bias_initializer = get_initializer(bias_initializer)
+        self.regularizers = {"W": get_regularizer(kernel_regularizer)}
+        if self.use_bias:
+            self.regularizers["b"] = get_regularizer(bias_regularizer)
+        self.need_input_grad = True
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def build(self, input_shape, rng, dtype=np.float32):
+        if len(input_shape) < 1 or input_shape[-1] is None or input_shape[-1] < 1:
+            raise ShapeError(f"Dense layer {self.display_name!r} needs inputs with a known last dimension; "
+                             f"received input shape {tuple(input_shape)}")
+        n_in = int(input_shape[-1])
+        self.params = {"W": self.kernel_initializer((n_in, self.units), rng, dtype)}
+        if self.use_bias:
+            self.params["b"] = self.bias_initializer((self.units,), rng, dtype)
+        self._new_grads()
+        out = super().build(input_shape, rng, dtype)
+        self.activation.build(out, rng, dtype)
+        return out
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self.x = x  # (N, n_in)
+        z = x @ self.params["W"]  # (N, n_out)
+        if self.use_bias:
+            z += self.params["b"]
+        self.z = z
+        self.a = self.activation.forward(z, training)
+        return self.a
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return self.backward_z(self.activation.backward(dy))
+
+    def backward_z(self, dz: np.ndarray) -> np.ndarray | None:
+        """Backward from dL/dZ (used directly when the loss fuses the activation's gradient)."""
+        self.dz = dz
+        x = self.x
+        if x.ndim > 2:  # Dense on the last axis of (N, ..., n_in)
+            x, dz = x.reshape(-1, x.shape[-1]), dz.reshape(-1, dz.shape[-1])
+        np.matmul(x.T, dz, out=self.grads["W"])  # (n_in, n_out)
+        if self.use_bias:
+            np.sum(dz, axis=0, out=self.grads["b"])  # (n_out,)
+        if not self.need_input_grad:
+            return None
+        return self.dz @ self.params["W"].T  # (N, n_in)
+
+    def get_config(self):
+        regs = {k: (r.get_config() if r is not None else None) for k, r in self.regularizers.items()}
+        return {
+            "units": self.units,
+            "activation": self.activation.get_config() | {"class": type(self.activation).__name__},
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializer_name(self.kernel_initializer),
+            "bias_initializer": initializer_name(self.bias_initializer),
+            "kernel_regularizer": regs.get("W"),
+            "bias_regularizer": regs.get("b"),
+            "name": self.name,
+        }
+
+    def extra_repr(self):
+        act = "" if isinstance(self.activation, Linear) else f", activation={self.activation.key!r}"
+        return f"{self.units}{act}"

@@ -1,0 +1,46 @@
+"""Inverted dropout: zero each unit with probability ``rate`` while training and scale the survivors."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import invalid_value
+from .base import Layer
+
+__all__ = ["Dropout"]
+
+
+class Dropout(Layer):
+    """``A = X * mask / (1 - rate)`` with ``mask ~ Bernoulli(1 - rate)`` in training; identity otherwise.
+
+    The mask comes from the model's seeded generator, so a run is reproducible bit for bit.
+    """
+
+    def __init__(self, rate: float, name: str | None = None) -> None:
+        super().__init__(name)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) or not 0 <= rate < 1:
+            raise invalid_value("rate", rate, "a number in [0, 1)")
+        self.rate = float(rate)
+        self.rng: np.random.Generator | None = None
+
+    def build(self, input_shape, rng, dtype=np.float32):
+        self.rng = rng
+        return super().build(input_shape, rng, dtype)
+
+    def forward(self, x, training=False):
+        if not training or self.rate == 0:
+            self.mask = None
+            return x
+        keep = 1.0 - self.rate
+        # scaled mask: kept units carry 1/keep, dropped ones 0
+        self.mask = (self.rng.random(x.shape, dtype=x.dtype) < keep) * x.dtype.type(1.0 / keep)
+        return x * self.mask
+
+    def backward(self, dy):
+        return dy if self.mask is None else dy * self.mask
+
+    def get_config(self):
+        return {"rate": self.rate, "name": self.name}
+
+    def extra_repr(self):
+        return f"rate={self.rate:g}"

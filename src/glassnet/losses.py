@@ -1,0 +1,221 @@
+"""Loss functions: a value ``L(ŷ, y)`` averaged over the batch and its gradient ``dL/dŷ``.
+
+Cross-entropies are fused with the activation before them: with a softmax (or sigmoid) output the
+model asks for ``dL/dZ = (A - y) / N`` directly, and the loss value is computed from the logits ``Z``
+with log-sum-exp, so neither overflows nor divides by a probability that rounded to 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ConfigError, DataError, ShapeError
+
+__all__ = [
+    "Loss",
+    "HalfSSE",
+    "MeanSquaredError",
+    "MeanAbsoluteError",
+    "BinaryCrossEntropy",
+    "CategoricalCrossEntropy",
+    "SparseCategoricalCrossEntropy",
+    "get_loss",
+    "LOSSES",
+]
+
+EPS = 1e-7  # clip for probabilities when no logits are available (Keras' epsilon)
+
+
+class Loss:
+    """Base class. ``forward`` returns a float; ``backward`` returns dL/dŷ with ŷ's shape."""
+
+    key = "loss"
+    formula = "L(Y, A)"
+    fused_activation: str | None = None  # "softmax" or "sigmoid" when dL/dZ has a fused form
+
+    def prepare(self, y_true: np.ndarray, pred_shape: tuple, dtype=np.float32) -> np.ndarray:
+        """Return the targets as a ``dtype`` array shaped like the predictions, or raise ShapeError.
+
+        Called once per ``fit``/``evaluate`` on all targets, not per batch.
+        """
+        y_true = np.asarray(y_true, dtype=dtype)
+        if y_true.ndim == len(pred_shape) - 1 and pred_shape[-1] == 1:
+            y_true = y_true.reshape(pred_shape)
+        if y_true.shape != tuple(pred_shape):
+            raise ShapeError(
+                f"Loss {self.key!r}: targets of shape {y_true.shape} do not match the model's outputs "
+                f"of shape {tuple(pred_shape)}"
+            )
+        return np.ascontiguousarray(y_true)
+
+    def forward(self, y_pred, y_true, z=None) -> float:
+        raise NotImplementedError
+
+    def backward(self, y_pred, y_true) -> np.ndarray:
+        raise NotImplementedError
+
+    def fused_backward(self, y_pred, y_true) -> np.ndarray:
+        """dL/dZ through the fused activation (only for losses with ``fused_activation``)."""
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {"class": type(self).__name__}
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class HalfSSE(Loss):
+    """Half the sum of squared errors, ``L = ½·Σ (y - ŷ)²``, not averaged.
+
+    Its gradient ``dL/dŷ = ŷ - y = -E`` makes gradient descent exactly the seed tutorial's update
+    ``W += lr · Aᵀ·(E · slope)`` with ``E = y - output``.
+    """
+
+    key = "half_sse"
+    formula = "½ · Σ (Y - A)²"
+
+    def forward(self, y_pred, y_true, z=None):
+        e = y_true - y_pred
+        return float(0.5 * np.sum(e * e))
+
+    def backward(self, y_pred, y_true):
+        return y_pred - y_true
+
+
+class MeanSquaredError(Loss):
+    """``L = mean((y - ŷ)²)`` over every element; ``dL/dŷ = 2(ŷ - y) / size``."""
+
+    key = "mse"
+    formula = "mean((Y - A)²)"
+
+    def forward(self, y_pred, y_true, z=None):
+        e = y_true - y_pred
+        return float(np.mean(e * e))
+
+    def backward(self, y_pred, y_true):
+        return (y_pred - y_true) * y_pred.dtype.type(2.0 / y_pred.size)
+
+
+class MeanAbsoluteError(Loss):
+    """``L = mean(|y - ŷ|)``; ``dL/dŷ = sign(ŷ - y) / size``."""
+
+    key = "mae"
+    formula = "mean(|Y - A|)"
+
+    def forward(self, y_pred, y_true, z=None):
+        return float(np.mean(np.abs(y_true - y_pred)))
+
+    def backward(self, y_pred, y_true):
+        return np.sign(y_pred - y_true) * y_pred.dtype.type(1.0 / y_pred.size)
+
+
+class BinaryCrossEntropy(Loss):
+    """``L = -mean(y·log ŷ + (1-y)·log(1-ŷ))``; fused with a sigmoid: ``dL/dZ = (ŷ - y) / size``.
+
+    From logits ``Z`` the value is ``mean(max(Z,0) - Z·y + log(1 + exp(-|Z|)))``, exact for any Z.
+    """
+
+    key = "binary_crossentropy"
+    formula = "-mean(Y·log A + (1-Y)·log(1-A))"
+    fused_activation = "sigmoid"
+
+    def forward(self, y_pred, y_true, z=None):
+        if z is not None:
+            return float(np.mean(np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z)))))
+        p = np.clip(y_pred, EPS, 1 - EPS)
+        return float(-np.mean(y_true * np.log(p) + (1 - y_true) * np.log(1 - p)))
+
+    def backward(self, y_pred, y_true):
+        p = np.clip(y_pred, EPS, 1 - EPS)
+        return (p - y_true) / (p * (1 - p)) * y_pred.dtype.type(1.0 / y_pred.size)
+
+    def fused_backward(self, y_pred, y_true):
+        return (y_pred - y_true) * y_pred.dtype.type(1.0 / y_pred.size)
+
+
+class CategoricalCrossEntropy(Loss):
+    """``L = -(1/N)·Σ y·log ŷ`` with one-hot ``y``; fused with softmax: ``dL/dZ = (ŷ - y) / N``.
+
+    From logits: ``log ŷ = Z - logsumexp(Z)``, so the value never takes log of 0.
+    """
+
+    key = "categorical_crossentropy"
+    formula = "-(1/N) · Σ Y·log A"
+    fused_activation = "softmax"
+
+    def forward(self, y_pred, y_true, z=None):
+        n = y_pred.shape[0]
+        if z is not None:
+            zmax = z.max(axis=-1, keepdims=True)
+            log_p = z - zmax - np.log(np.exp(z - zmax).sum(axis=-1, keepdims=True))
+        else:
+            log_p = np.log(np.clip(y_pred, EPS, 1.0))
+        return float(-np.sum(y_true * log_p) / n)
+
+    def backward(self, y_pred, y_true):
+        n = y_pred.shape[0]
+        return -y_true / np.clip(y_pred, EPS, 1.0) * y_pred.dtype.type(1.0 / n)
+
+    def fused_backward(self, y_pred, y_true):
+        return (y_pred - y_true) * y_pred.dtype.type(1.0 / y_pred.shape[0])
+
+
+class SparseCategoricalCrossEntropy(CategoricalCrossEntropy):
+    """Categorical cross-entropy with integer class labels ``y`` of shape (N,) instead of one-hot rows."""
+
+    key = "sparse_categorical_crossentropy"
+    formula = "-(1/N) · Σ log A[n, y_n]"
+
+    def prepare(self, y_true, pred_shape, dtype=np.float32):
+        y = np.asarray(y_true)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1 or y.shape[0] != pred_shape[0]:
+            raise ShapeError(
+                f"Loss {self.key!r} expects integer labels of shape ({pred_shape[0]},); received shape {y.shape}"
+            )
+        if not np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_:
+            raise DataError(f"Loss {self.key!r} expects integer class labels; received dtype {y.dtype}")
+        codes = y.astype(np.int64)
+        if not np.array_equal(codes, y):
+            raise DataError(f"Loss {self.key!r} expects integer class labels; received {y[codes != y][0]!r}")
+        k = pred_shape[-1]
+        bad = (codes < 0) | (codes >= k)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise DataError(
+                f"Label {codes[row]} at row {row} is out of range for a model with {k} outputs "
+                f"(expected 0..{k - 1})"
+            )
+        one_hot = np.zeros(pred_shape, dtype=dtype)
+        one_hot[np.arange(len(codes)), codes] = 1
+        return one_hot
+
+
+LOSSES: dict[str, type[Loss]] = {
+    cls.key: cls
+    for cls in (
+        HalfSSE,
+        MeanSquaredError,
+        MeanAbsoluteError,
+        BinaryCrossEntropy,
+        CategoricalCrossEntropy,
+        SparseCategoricalCrossEntropy,
+    )
+}
+_ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae", "bce": "binary_crossentropy",
+            "cce": "categorical_crossentropy", "sse": "half_sse"}
+
+
+def get_loss(loss) -> Loss:
+    """A loss from its name (``"mse"``, ``"binary_crossentropy"``, ...), class or instance."""
+    if isinstance(loss, Loss):
+        return loss
+    if isinstance(loss, type) and issubclass(loss, Loss):
+        return loss()
+    if isinstance(loss, str):
+        key = _ALIASES.get(loss.lower(), loss.lower())
+        if key in LOSSES:
+            return LOSSES[key]()
+    raise ConfigError(f"Unknown loss {loss!r}; valid losses are: {', '.join(sorted(LOSSES))}")

@@ -1,0 +1,288 @@
+"""Sequential: a stack of layers trained by backpropagation.
+
+One training step (``train_step``) is the tutorial's loop body: forward pass layer by layer, the loss,
+backward pass in reverse order, then the optimizer's update. Parameters and gradients of all layers
+live in one flat buffer each (``model.flat_params``, ``model.flat_grads``); every ``layer.params[k]``
+is a view onto it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import numpy as np
+
+from .backend import as_dtype, make_rng
+from .errors import ConfigError, DivergenceError, NotBuiltError, ShapeError
+from .layers.activations import Activation
+from .layers.base import Layer
+from .layers.dense import Dense
+from .losses import Loss, get_loss
+from .metrics import get_metric
+from .optimizers import Optimizer, get_optimizer
+
+__all__ = ["Sequential"]
+
+
+class Sequential:
+    """A linear stack of layers.
+
+    >>> import glassnet as gn
+    >>> model = gn.Sequential([gn.layers.Dense(3, activation="sigmoid"), gn.layers.Dense(1)], seed=0)
+    >>> model.build(4).count_params()
+    19
+
+    Parameters
+    ----------
+    layers : list of Layer
+    seed : int, Generator or None
+        Seeds the one generator behind initialization, shuffling and dropout: same seed, same run.
+    dtype : "float32" (default) or "float64"
+    """
+
+    def __init__(self, layers: Iterable[Layer] | None = None, seed=None, dtype="float32", name=None) -> None:
+        self.layers: list[Layer] = []
+        for layer in layers or []:
+            self.add(layer)
+        self.seed = seed if not isinstance(seed, np.random.Generator) else None
+        self.rng = make_rng(seed)
+        self.dtype = as_dtype(dtype)
+        self.name = name
+        self.built = False
+        self.loss: Loss | None = None
+        self.optimizer: Optimizer | None = None
+        self.metrics: list[tuple[str, callable]] = []
+        self.stop_training = False
+        self.history = None
+
+    def add(self, layer: Layer) -> None:
+        if not isinstance(layer, Layer):
+            raise ConfigError(f"Sequential takes glassnet layers; received {layer!r} of type {type(layer).__name__}")
+        if self.__dict__.get("built"):
+            raise ConfigError("Cannot add a layer to a model that is already built")
+        self.layers.append(layer)
+
+    # -- building ------------------------------------------------------------------------------------
+    def build(self, input_shape) -> "Sequential":
+        """Create every layer's parameters for inputs of ``input_shape`` (features, or a shape tuple)."""
+        if self.built:
+            return self
+        if isinstance(input_shape, (int, np.integer)) and not isinstance(input_shape, bool):
+            input_shape = (int(input_shape),)
+        input_shape = tuple(int(d) for d in input_shape)
+        if not self.layers:
+            raise ConfigError("The model has no layers; pass a list of layers to Sequential([...])")
+        if not input_shape or any(d < 1 for d in input_shape):
+            raise ShapeError(f"Cannot build the model for input shape {input_shape}: every dimension must be ≥ 1")
+        self.input_shape = input_shape
+        shape = input_shape
+        for layer in self.layers:
+            shape = layer.build(shape, self.rng, self.dtype)
+        self.output_shape = shape
+        self._flatten_params()
+        first = next((la for la in self.layers if la.params), None)
+        for layer in self.layers:
+            if hasattr(layer, "need_input_grad"):
+                layer.need_input_grad = layer is not first
+        self.built = True
+        if self.optimizer is not None:
+            self.optimizer.build(self.flat_params, self.flat_grads, self.param_index)
+        return self
+
+    def _flatten_params(self) -> None:
+        """Move every parameter and gradient into one flat buffer and make the layers' arrays views."""
+        entries = [(i, k, p) for i, layer in enumerate(self.layers) for k, p in layer.params.items()]
+        total = sum(p.size for _, _, p in entries)
+        self.flat_params = np.empty(total, dtype=self.dtype)
+        self.flat_grads = np.zeros(total, dtype=self.dtype)
+        self.param_index: dict[tuple[int, str], tuple[slice, tuple]] = {}
+        offset = 0
+        for i, k, p in entries:
+            s = slice(offset, offset + p.size)
+            self.flat_params[s] = p.ravel()
+            self.layers[i].params[k] = self.flat_params[s].reshape(p.shape)
+            self.layers[i].grads[k] = self.flat_grads[s].reshape(p.shape)
+            self.param_index[(i, k)] = (s, p.shape)
+            offset += p.size
+        self._backup = self.flat_params.copy()
+        self._regularized = [la for la in self.layers if any(r is not None for r in la.regularizers.values())]
+
+    def _require_built(self, what: str) -> None:
+        if not self.built:
+            raise NotBuiltError(f"Call model.build(n_features) or model.fit(...) before {what}")
+
+    def count_params(self) -> int:
+        self._require_built("count_params()")
+        return int(self.flat_params.size)
+
+    # -- compiling -----------------------------------------------------------------------------------
+    def compile(self, loss="mse", optimizer="sgd", metrics=None) -> "Sequential":
+        """Choose the loss, the optimizer and the metrics reported beside the loss."""
+        self.loss = get_loss(loss)
+        self.optimizer = get_optimizer(optimizer)
+        self.metrics = [get_metric(m) for m in (metrics or [])]
+        if self.built:
+            self.optimizer.build(self.flat_params, self.flat_grads, self.param_index)
+        return self
+
+    def _fused_last(self):
+        """The last layer when the loss's gradient can be fused with its activation, else None."""
+        if self.loss is None or self.loss.fused_activation is None or not self.layers:
+            return None
+        last = self.layers[-1]
+        act = last.activation if isinstance(last, Dense) else last
+        if isinstance(act, Activation) and act.key == self.loss.fused_activation:
+            return last
+        return None
+
+    # -- one step --------------------------------------------------------------------------------------
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def backward(self, a: np.ndarray, y: np.ndarray) -> None:
+        """Backpropagate the loss of output ``a`` against targets ``y``; fills every ``layer.grads``."""
+        fused = self._fused_last()
+        layers = self.layers
+        if fused is not None:
+            dz = self.loss.fused_backward(a, y)
+            dy = fused.backward_z(dz) if isinstance(fused, Dense) else dz
+            layers = layers[:-1]
+        else:
+            dy = self.loss.backward(a, y)
+        for layer in reversed(layers):
+            if dy is None:
+                break
+            dy = layer.backward(dy)
+        for layer in self._regularized:
+            layer.add_regularization_grads()
+
+    def compute_loss(self, a: np.ndarray, y: np.ndarray) -> float:
+        """Data loss (from logits when fused) plus every regularization penalty."""
+        fused = self._fused_last()
+        z = None
+        if fused is not None:
+            z = fused.z if isinstance(fused, Dense) else fused.z
+        value = self.loss.forward(a, y, z)
+        for layer in self._regularized:
+            value += layer.regularization_loss()
+        return value
+
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """Forward, loss, backward and update on one batch; returns (loss, output before the update)."""
+        a = self.forward(x, training=True)
+        loss = self.compute_loss(a, y)
+        if not math.isfinite(loss):
+            self._diverged(loss)
+        np.copyto(self._backup, self.flat_params)  # the last weights whose loss was finite
+        self.backward(a, y)
+        self.optimizer.step()
+        return loss, a
+
+    def _diverged(self, loss: float) -> None:
+        where = self._first_non_finite()
+        np.copyto(self.flat_params, self._backup)
+        raise DivergenceError(
+            f"Training diverged: the loss became {loss} at step {self.optimizer.iterations + 1}"
+            f"{where}. The model keeps its last weights with a finite loss. "
+            "Try a lower learning rate or gradient clipping (clipnorm=, clipvalue=)."
+        )
+
+    def _first_non_finite(self) -> str:
+        for i, layer in enumerate(self.layers):
+            for k, p in layer.params.items():
+                if not np.isfinite(p).all():
+                    return f"; non-finite values first appeared in parameter {k} of layer {i} ({layer.display_name})"
+        for i, layer in enumerate(self.layers):
+            a = getattr(layer, "a", None)
+            if a is not None and not np.isfinite(a).all():
+                return f"; non-finite values first appeared in the output of layer {i} ({layer.display_name})"
+        return ""
+
+    # -- training, inference -----------------------------------------------------------------------------
+    def fit(self, X, y, epochs: int = 1, batch_size: int | None = None, shuffle: bool = True,
+            validation_data=None, validation_split: float = 0.0, callbacks=None, verbose: int = 1,
+            initial_epoch: int = 0):
+        """Train for ``epochs`` epochs; returns a :class:`~glassnet.callbacks.History`.
+
+        ``batch_size=None`` is full-batch gradient descent (the tutorial), 1 is stochastic, k is
+        mini-batch. ``validation_split`` holds out the last fraction of rows, as Keras does.
+        """
+        from .training import fit
+
+        return fit(self, X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
+                   validation_data=validation_data, validation_split=validation_split,
+                   callbacks=callbacks, verbose=verbose, initial_epoch=initial_epoch)
+
+    def predict(self, X, batch_size: int | None = None) -> np.ndarray:
+        """The network's output for ``X`` (inference mode: dropout off)."""
+        from .training import check_inputs, iterate
+
+        self._require_built("predict()")
+        X = check_inputs(self, X)
+        out = [self.forward(X[s], training=False).copy() for s in iterate(len(X), batch_size)]
+        return out[0] if len(out) == 1 else np.concatenate(out)
+
+    def evaluate(self, X, y, batch_size: int | None = None) -> dict[str, float]:
+        """``{"loss": ..., <metric>: ...}`` on (X, y), in inference mode."""
+        from .training import check_inputs, check_targets, evaluate_prepared
+
+        self._require_built("evaluate()")
+        self._require_compiled("evaluate()")
+        X = check_inputs(self, X)
+        return evaluate_prepared(self, X, check_targets(self, X, y), batch_size)
+
+    def _require_compiled(self, what: str) -> None:
+        if self.loss is None or self.optimizer is None:
+            raise NotBuiltError(f"Call model.compile(loss=..., optimizer=...) before {what}")
+
+    # -- weights, summary, files ---------------------------------------------------------------------------
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of every parameter, in layer order (``[W1, b1, W2, b2, ...]``)."""
+        self._require_built("get_weights()")
+        return [self.layers[i].params[k].copy() for (i, k) in self.param_index]
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        """Copy ``weights`` (as from :meth:`get_weights`) into the model's parameters."""
+        self._require_built("set_weights()")
+        keys = list(self.param_index)
+        if len(weights) != len(keys):
+            raise ShapeError(f"set_weights expects {len(keys)} arrays; received {len(weights)}")
+        for (i, k), w in zip(keys, weights):
+            w = np.asarray(w)
+            if w.shape != self.layers[i].params[k].shape:
+                raise ShapeError(f"set_weights: parameter {k} of layer {i} ({self.layers[i].display_name}) has "
+                                 f"shape {self.layers[i].params[k].shape}; received {w.shape}")
+            self.layers[i].params[k][...] = w
+
+    def summary(self, print_fn=print) -> str:
+        """A table of layers, output shapes and parameter counts; printed and returned."""
+        rows = [("#", "Layer", "Output shape", "Params")]
+        for i, layer in enumerate(self.layers):
+            shape = "(None, " + ", ".join(map(str, layer.output_shape)) + ")" if layer.output_shape else "?"
+            rows.append((str(i), repr(layer), shape, str(layer.count_params())))
+        widths = [max(len(r[c]) for r in rows) for c in range(4)]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)) for r in rows]
+        lines.insert(1, "-" * len(lines[0]))
+        total = sum(la.count_params() for la in self.layers)
+        lines += ["-" * len(lines[0]), f"Total params: {total}  (dtype {self.dtype.name})"]
+        text = "\n".join(lines)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    def save(self, path) -> None:
+        """Write the model (config, weights, optimizer state) atomically to one file; see serialize.py."""
+        from .serialize import save_model
+
+        save_model(self, path)
+
+    def get_config(self) -> dict:
+        from .serialize import model_config
+
+        return model_config(self)
+
+    def __repr__(self):
+        return f"Sequential({self.layers!r})"

@@ -1,0 +1,339 @@
+"""Optimizers: update every parameter in place from its gradient.
+
+The model lays all parameters out in one flat buffer ``p`` and all gradients in ``g`` (each layer's
+``params[name]`` and ``grads[name]`` are views onto them), so each rule below is a few vectorized
+NumPy calls over the whole network. State arrays (``velocity``, ``m``, ``v``, ...) are flat too and
+keyed by the paper's names; :meth:`Optimizer.state_for` slices them back per ``(layer, name)``.
+Rules follow the PyTorch formulations (they are the test oracle); defaults follow Keras.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .errors import ConfigError, NotBuiltError, invalid_value
+from .schedules import Schedule, get_schedule
+
+__all__ = ["Optimizer", "SGD", "AdaGrad", "RMSProp", "Adadelta", "Adam", "AdamW", "get_optimizer", "OPTIMIZERS"]
+
+
+def _check_number(name, value, *, low=0.0, low_open=False, high=None, high_open=True, allow_none=False):
+    if value is None and allow_none:
+        return
+    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
+    ok = ok and math.isfinite(value) and (value > low if low_open else value >= low)
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        span = f"({low}" if low_open else f"[{low}"
+        span += f", {high})" if high is not None and high_open else (f", {high}]" if high is not None else ", inf)")
+        raise invalid_value(name, value, f"a number in {span}")
+
+
+class Optimizer:
+    """Base class: learning rate (a float or a schedule), gradient clipping and the step counter.
+
+    Parameters
+    ----------
+    learning_rate : float or Schedule
+        ``lr`` is accepted as an alias.
+    clipnorm : float, optional
+        Rescale each parameter's gradient so its L2 norm is at most ``clipnorm`` (Keras).
+    global_clipnorm : float, optional
+        Rescale all gradients together so their joint L2 norm is at most this (PyTorch's
+        ``clip_grad_norm_``: factor ``c / (norm + 1e-6)`` when below 1).
+    clipvalue : float, optional
+        Clip every gradient element to ``[-clipvalue, clipvalue]``.
+    """
+
+    state_names: tuple[str, ...] = ()
+
+    def __init__(self, learning_rate=0.01, *, lr=None, clipnorm=None, global_clipnorm=None, clipvalue=None):
+        if lr is not None:
+            learning_rate = lr
+        if not isinstance(learning_rate, Schedule):
+            _check_number("learning_rate", learning_rate, low_open=True)
+        for name, v in (("clipnorm", clipnorm), ("global_clipnorm", global_clipnorm), ("clipvalue", clipvalue)):
+            _check_number(name, v, low_open=True, allow_none=True)
+        self.learning_rate = learning_rate
+        self.clipnorm, self.global_clipnorm, self.clipvalue = clipnorm, global_clipnorm, clipvalue
+        self.iterations = 0
+        self.state: dict[str, np.ndarray] = {}
+        self.p: np.ndarray | None = None
+
+    # -- wiring ------------------------------------------------------------------------------------
+    def build(self, p: np.ndarray, g: np.ndarray, index: dict[tuple[int, str], tuple[slice, tuple]]) -> None:
+        """Attach to the flat parameter and gradient buffers.
+
+        ``index`` maps ``(layer_index, name)`` to ``(slice into the flat buffers, parameter shape)``.
+        """
+        self.p, self.g = p, g
+        self.index = {k: s for k, (s, _) in index.items()}
+        self._shapes = {k: shape for k, (_, shape) in index.items()}
+        fresh = {k: np.zeros_like(p) for k in self.state_names}
+        for k, old in self.state.items():  # state loaded from a file before build
+            if k in fresh and old.shape == p.shape:
+                fresh[k][...] = old
+        self.state = fresh
+        self._tmp = np.empty_like(p)
+        self._init_state()
+
+    def _init_state(self) -> None:
+        """Hook for state that does not start at zero."""
+
+    def state_for(self, key: tuple[int, str]) -> dict[str, np.ndarray]:
+        """This optimizer's state arrays for one parameter, as views shaped like it."""
+        s, shape = self.index[key], self._shapes[key]
+        return {k: v[s].reshape(shape) for k, v in self.state.items()}
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the next update."""
+        if isinstance(self.learning_rate, Schedule):
+            return float(self.learning_rate(self.iterations))
+        return float(self.learning_rate)
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        _check_number("learning_rate", value, low_open=True)
+        self.learning_rate = float(value)
+
+    # -- the update --------------------------------------------------------------------------------
+    def clip(self) -> None:
+        """Apply clipping to the flat gradient in place."""
+        g = self.g
+        if self.clipvalue is not None:
+            np.clip(g, -self.clipvalue, self.clipvalue, out=g)
+        if self.clipnorm is not None:
+            for s in self.index.values():
+                norm = float(np.sqrt(np.dot(g[s], g[s])))
+                if norm > self.clipnorm:
+                    g[s] *= g.dtype.type(self.clipnorm / norm)
+        if self.global_clipnorm is not None:
+            norm = float(np.sqrt(np.dot(g, g)))
+            factor = self.global_clipnorm / (norm + 1e-6)
+            if factor < 1:
+                g *= g.dtype.type(factor)
+
+    def step(self) -> None:
+        """One update of every parameter from its gradient."""
+        if self.p is None:
+            raise NotBuiltError("The optimizer is not attached to a model; call model.compile() first")
+        self.clip()
+        self._update(self.p, self.g, self.p.dtype.type(self.lr))
+        self.iterations += 1
+
+    def _update(self, p: np.ndarray, g: np.ndarray, lr) -> None:
+        raise NotImplementedError
+
+    # -- (de)serialization -------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        lr = self.learning_rate.get_config() if isinstance(self.learning_rate, Schedule) else self.learning_rate
+        return {"class": type(self).__name__, "learning_rate": lr, "clipnorm": self.clipnorm,
+                "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue} | self._extra_config()
+
+    def _extra_config(self) -> dict:
+        return {}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "class" and v is not None)
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Gradient descent, optionally with momentum ``mu`` (heavy ball) or Nesterov momentum.
+
+    Plain: ``p -= lr·g``. Momentum: ``velocity = mu·velocity + g``; ``p -= lr·velocity``.
+    Nesterov: ``velocity = mu·velocity + g``; ``p -= lr·(g + mu·velocity)`` (PyTorch's form).
+    """
+
+    def __init__(self, learning_rate=0.01, momentum: float = 0.0, nesterov: bool = False, **kw):
+        super().__init__(learning_rate, **kw)
+        _check_number("momentum", momentum, high=1.0)
+        if nesterov and momentum == 0:
+            raise ConfigError("Received an invalid value for `nesterov`, expected momentum > 0 with Nesterov. "
+                              f"Received: nesterov=True, momentum={momentum}")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+        self.state_names = ("velocity",) if momentum else ()
+
+    def _update(self, p, g, lr):
+        if not self.momentum:
+            np.multiply(g, lr, out=self._tmp)
+            p -= self._tmp
+            return
+        mu = p.dtype.type(self.momentum)
+        v = self.state["velocity"]
+        v *= mu
+        v += g
+        if self.nesterov:
+            np.multiply(v, mu, out=self._tmp)
+            self._tmp += g
+        else:
+            self._tmp[...] = v
+        self._tmp *= lr
+        p -= self._tmp
+
+    def _extra_config(self):
+        return {"momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class AdaGrad(Optimizer):
+    """``accumulator += g²``; ``p -= lr · g / (sqrt(accumulator) + eps)`` (Duchi et al. 2011)."""
+
+    state_names = ("accumulator",)
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value: float = 0.1, epsilon: float = 1e-7, **kw):
+        super().__init__(learning_rate, **kw)
+        _check_number("initial_accumulator_value", initial_accumulator_value)
+        _check_number("epsilon", epsilon, low_open=True)
+        self.initial_accumulator_value, self.epsilon = float(initial_accumulator_value), float(epsilon)
+
+    def _init_state(self):
+        if self.iterations == 0:
+            self.state["accumulator"][...] = self.initial_accumulator_value
+
+    def _update(self, p, g, lr):
+        acc, tmp = self.state["accumulator"], self._tmp
+        np.multiply(g, g, out=tmp)
+        acc += tmp
+        np.sqrt(acc, out=tmp)
+        tmp += p.dtype.type(self.epsilon)
+        np.divide(g, tmp, out=tmp)
+        tmp *= lr
+        p -= tmp
+
+    def _extra_config(self):
+        return {"initial_accumulator_value": self.initial_accumulator_value, "epsilon": self.epsilon}
+
+
+class RMSProp(Optimizer):
+    """``v = rho·v + (1-rho)·g²``; ``p -= lr · g / (sqrt(v) + eps)`` (Hinton's lecture 6e)."""
+
+    state_names = ("v",)
+
+    def __init__(self, learning_rate=0.001, rho: float = 0.9, epsilon: float = 1e-7, **kw):
+        super().__init__(learning_rate, **kw)
+        _check_number("rho", rho, high=1.0)
+        _check_number("epsilon", epsilon, low_open=True)
+        self.rho, self.epsilon = float(rho), float(epsilon)
+
+    def _update(self, p, g, lr):
+        v, tmp, f = self.state["v"], self._tmp, p.dtype.type
+        np.multiply(g, g, out=tmp)
+        tmp *= f(1 - self.rho)
+        v *= f(self.rho)
+        v += tmp
+        np.sqrt(v, out=tmp)
+        tmp += f(self.epsilon)
+        np.divide(g, tmp, out=tmp)
+        tmp *= lr
+        p -= tmp
+
+    def _extra_config(self):
+        return {"rho": self.rho, "epsilon": self.epsilon}
+
+
+class Adadelta(Optimizer):
+    """Zeiler 2012: ``v = rho·v + (1-rho)·g²``; ``delta = sqrt(u + eps) / sqrt(v + eps) · g``;
+    ``u = rho·u + (1-rho)·delta²``; ``p -= lr · delta``."""
+
+    state_names = ("v", "u")
+
+    def __init__(self, learning_rate=0.001, rho: float = 0.95, epsilon: float = 1e-7, **kw):
+        super().__init__(learning_rate, **kw)
+        _check_number("rho", rho, high=1.0)
+        _check_number("epsilon", epsilon, low_open=True)
+        self.rho, self.epsilon = float(rho), float(epsilon)
+
+    def _update(self, p, g, lr):
+        v, u, tmp, f = self.state["v"], self.state["u"], self._tmp, p.dtype.type
+        rho, eps = f(self.rho), f(self.epsilon)
+        v *= rho
+        v += f(1 - self.rho) * g * g
+        delta = np.sqrt(u + eps) / np.sqrt(v + eps) * g
+        u *= rho
+        u += f(1 - self.rho) * delta * delta
+        np.multiply(delta, lr, out=tmp)
+        p -= tmp
+
+    def _extra_config(self):
+        return {"rho": self.rho, "epsilon": self.epsilon}
+
+
+class Adam(Optimizer):
+    """Kingma & Ba 2015.
+
+    ``m = beta1·m + (1-beta1)·g``; ``v = beta2·v + (1-beta2)·g²``;
+    ``m̂ = m / (1-beta1^t)``; ``v̂ = v / (1-beta2^t)``; ``p -= lr · m̂ / (sqrt(v̂) + eps)``.
+    """
+
+    state_names = ("m", "v")
+
+    def __init__(self, learning_rate=0.001, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-7, **kw):
+        super().__init__(learning_rate, **kw)
+        _check_number("beta1", beta1, high=1.0)
+        _check_number("beta2", beta2, high=1.0)
+        _check_number("epsilon", epsilon, low_open=True)
+        self.beta1, self.beta2, self.epsilon = float(beta1), float(beta2), float(epsilon)
+
+    def _update(self, p, g, lr):
+        m, v, tmp, f = self.state["m"], self.state["v"], self._tmp, p.dtype.type
+        t = self.iterations + 1
+        bc1, bc2 = 1 - self.beta1**t, 1 - self.beta2**t
+        # m += (1-beta1)·(g - m)  is  beta1·m + (1-beta1)·g  in two passes
+        np.subtract(g, m, out=tmp)
+        tmp *= f(1 - self.beta1)
+        m += tmp
+        np.multiply(g, g, out=tmp)
+        tmp -= v
+        tmp *= f(1 - self.beta2)
+        v += tmp
+        # p -= (lr/bc1) · m / (sqrt(v)/sqrt(bc2) + eps)
+        np.sqrt(v, out=tmp)
+        tmp *= f(1 / math.sqrt(bc2))
+        tmp += f(self.epsilon)
+        np.divide(m, tmp, out=tmp)
+        tmp *= f(lr / bc1)
+        p -= tmp
+
+    def _extra_config(self):
+        return {"beta1": self.beta1, "beta2": self.beta2, "epsilon": self.epsilon}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019): ``p -= lr·wd·p`` before the Adam step."""
+
+    def __init__(self, learning_rate=0.001, weight_decay: float = 0.004, **kw):
+        super().__init__(learning_rate, **kw)
+        _check_number("weight_decay", weight_decay)
+        self.weight_decay = float(weight_decay)
+
+    def _update(self, p, g, lr):
+        p *= p.dtype.type(1 - float(lr) * self.weight_decay)
+        super()._update(p, g, lr)
+
+    def _extra_config(self):
+        return super()._extra_config() | {"weight_decay": self.weight_decay}
+
+
+OPTIMIZERS = {cls.__name__.lower(): cls for cls in (SGD, AdaGrad, RMSProp, Adadelta, Adam, AdamW)}
+
+
+def get_optimizer(optimizer) -> Optimizer:
+    """An optimizer from a name (``"adam"``, ``"sgd"``, ...), a config dict, or an instance."""
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    if isinstance(optimizer, dict):
+        cfg = dict(optimizer)
+        cls = OPTIMIZERS.get(str(cfg.pop("class", "")).lower())
+        if cls is None:
+            raise ConfigError(f"Unknown optimizer {optimizer.get('class')!r}; valid optimizers are: "
+                              f"{', '.join(sorted(OPTIMIZERS))}")
+        if isinstance(cfg.get("learning_rate"), dict):
+            cfg["learning_rate"] = get_schedule(cfg["learning_rate"])
+        return cls(**cfg)
+    if isinstance(optimizer, str) and optimizer.lower() in OPTIMIZERS:
+        return OPTIMIZERS[optimizer.lower()]()
+    raise ConfigError(f"Unknown optimizer {optimizer!r}; valid optimizers are: {', '.join(sorted(OPTIMIZERS))}")

@@ -1,0 +1,67 @@
+"""Weight penalties added to the loss: L1 ``l1 * sum|w|`` and L2 ``l2 * sum(w**2)`` (Keras' scale)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ConfigError, invalid_value
+
+__all__ = ["Regularizer", "L1", "L2", "L1L2", "get_regularizer"]
+
+
+@dataclass(frozen=True)
+class Regularizer:
+    """``penalty(w) = l1 * sum(|w|) + l2 * sum(w**2)``; ``grad(w) = l1 * sign(w) + 2 * l2 * w``."""
+
+    l1: float = 0.0
+    l2: float = 0.0
+
+    def __post_init__(self):
+        for name in ("l1", "l2"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float, np.floating)) or not np.isfinite(v) or v < 0:
+                raise invalid_value(name, v, "a non-negative number")
+
+    def __call__(self, w: np.ndarray) -> float:
+        total = 0.0
+        if self.l1:
+            total += self.l1 * float(np.abs(w).sum())
+        if self.l2:
+            total += self.l2 * float((w * w).sum())
+        return total
+
+    def grad(self, w: np.ndarray) -> np.ndarray:
+        g = np.zeros_like(w)
+        if self.l1:
+            g += w.dtype.type(self.l1) * np.sign(w)
+        if self.l2:
+            g += w.dtype.type(2 * self.l2) * w
+        return g
+
+    def get_config(self) -> dict:
+        return {"l1": self.l1, "l2": self.l2}
+
+
+def L1(l1: float = 0.01) -> Regularizer:  # noqa: N802 - Keras' name
+    return Regularizer(l1=l1)
+
+
+def L2(l2: float = 0.01) -> Regularizer:  # noqa: N802
+    return Regularizer(l2=l2)
+
+
+def L1L2(l1: float = 0.0, l2: float = 0.0) -> Regularizer:  # noqa: N802
+    return Regularizer(l1=l1, l2=l2)
+
+
+def get_regularizer(reg) -> Regularizer | None:
+    """None, a Regularizer, a config dict, or the names ``"l1"``/``"l2"`` (strength 0.01)."""
+    if reg is None or isinstance(reg, Regularizer):
+        return reg
+    if isinstance(reg, dict):
+        return Regularizer(**reg)
+    if isinstance(reg, str) and reg.lower() in ("l1", "l2"):
+        return L1() if reg.lower() == "l1" else L2()
+    raise ConfigError(f"Unknown regularizer {reg!r}; use gn.regularizers.L1(x), L2(x), L1L2(a, b), 'l1' or 'l2'")

@@ -1,0 +1,174 @@
+"""The model file: one zip archive holding ``config.json`` and ``.npy`` arrays; no pickle anywhere.
+
+Saving writes a temporary file beside the target, flushes and fsyncs it, then renames it over the
+target, so a crash leaves either the old file or the new one. Loading reads arrays with
+``allow_pickle=False`` and checks every name, shape and dtype against the config.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .errors import GlassnetError, ModelFileError
+
+__all__ = ["save_model", "load_model", "model_config", "FORMAT", "VERSION"]
+
+FORMAT, VERSION = "glassnet-model", 1
+
+
+def _layer_config(layer) -> dict:
+    return {"class": type(layer).__name__, "config": layer.get_config()}
+
+
+def model_config(model) -> dict:
+    """The JSON-able description of a model: layers, dtype, loss, optimizer, metrics."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": model.name,
+        "dtype": model.dtype.name,
+        "seed": model.seed,
+        "input_shape": list(model.input_shape) if model.built else None,
+        "layers": [_layer_config(la) for la in model.layers],
+        "loss": model.loss.get_config() if model.loss else None,
+        "optimizer": model.optimizer.get_config() if model.optimizer else None,
+        "optimizer_iterations": model.optimizer.iterations if model.optimizer else 0,
+        "metrics": [name for name, _ in model.metrics],
+        "rng_state": model.rng.bit_generator.state,
+    }
+
+
+def _arrays(model) -> dict[str, np.ndarray]:
+    arrays = {}
+    if model.built:
+        for i, layer in enumerate(model.layers):
+            for k, v in layer.params.items():
+                arrays[f"params/{i}/{k}"] = v
+            for k, v in layer.state.items():
+                arrays[f"state/{i}/{k}"] = v
+    if model.optimizer is not None:
+        for k, v in model.optimizer.state.items():
+            arrays[f"optimizer/{k}"] = v
+    return arrays
+
+
+def save_model(model, path) -> None:
+    """Write ``model`` to ``path`` atomically."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".glassnet-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
+                zf.writestr("config.json", json.dumps(model_config(model), indent=1))
+                for name, arr in _arrays(model).items():
+                    buf = io.BytesIO()
+                    np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+                    zf.writestr(f"{name}.npy", buf.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _bad(path, why) -> ModelFileError:
+    return ModelFileError(f"{path} is not a readable glassnet model file: {why}")
+
+
+def load_model(path):
+    """Read a model written by :func:`save_model`; raises ModelFileError for anything else."""
+    from .layers import LAYERS
+    from .layers.activations import ACTIVATIONS
+    from .losses import LOSSES
+    from .model import Sequential
+    from .optimizers import get_optimizer
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ModelFileError(f"{path}: no such model file")
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        raise _bad(path, f"not a zip archive ({e})") from None
+    with zf:
+        try:
+            names = set(zf.namelist())
+            if "config.json" not in names:
+                raise _bad(path, "config.json is missing")
+            config = json.loads(zf.read("config.json").decode("utf-8"))
+            if not isinstance(config, dict) or config.get("format") != FORMAT:
+                raise _bad(path, "config.json does not describe a glassnet model")
+            if config.get("version") != VERSION:
+                raise _bad(path, f"format version {config.get('version')!r}; this glassnet reads version {VERSION}")
+            arrays = {}
+            for name in names - {"config.json"}:
+                if not name.endswith(".npy") or ".." in name or name.startswith("/"):
+                    raise _bad(path, f"unexpected member {name!r}")
+                arr = np.lib.format.read_array(io.BytesIO(zf.read(name)), allow_pickle=False)
+                if arr.dtype.kind not in "fiub":
+                    raise _bad(path, f"array {name!r} has dtype {arr.dtype}")
+                arrays[name[:-4]] = arr
+        except GlassnetError:
+            raise
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, UnicodeDecodeError, KeyError, TypeError) as e:
+            raise _bad(path, f"{type(e).__name__}: {e}") from None
+    try:
+        layers = []
+        for entry in config["layers"]:
+            cls = LAYERS.get(entry["class"])
+            if cls is None:
+                raise _bad(path, f"unknown layer class {entry['class']!r}")
+            cfg = dict(entry["config"])
+            act = cfg.get("activation")
+            if isinstance(act, dict):
+                act = dict(act)
+                act_cls = {c.__name__: c for c in ACTIVATIONS.values()}.get(act.pop("class", None))
+                if act_cls is None:
+                    raise _bad(path, f"unknown activation in {entry!r}")
+                cfg["activation"] = act_cls(**act)
+            layers.append(cls(**cfg))
+        model = Sequential(layers, seed=config.get("seed"), dtype=config["dtype"], name=config.get("name"))
+        if config.get("rng_state"):
+            model.rng.bit_generator.state = config["rng_state"]
+        if config.get("loss"):
+            loss_cls = {c.__name__: c for c in LOSSES.values()}.get(config["loss"]["class"])
+            if loss_cls is None:
+                raise _bad(path, f"unknown loss {config['loss']['class']!r}")
+            opt = get_optimizer(config["optimizer"]) if config.get("optimizer") else "sgd"
+            model.compile(loss=loss_cls(), optimizer=opt, metrics=config.get("metrics") or None)
+        if config.get("input_shape") is not None:
+            model.build(tuple(config["input_shape"]))
+            for i, layer in enumerate(model.layers):
+                for group, target in (("params", layer.params), ("state", layer.state)):
+                    for k in target:
+                        arr = arrays.get(f"{group}/{i}/{k}")
+                        if arr is None:
+                            raise _bad(path, f"array {group}/{i}/{k} is missing")
+                        if arr.shape != target[k].shape:
+                            raise _bad(path, f"array {group}/{i}/{k} has shape {arr.shape}, expected {target[k].shape}")
+                        target[k][...] = arr
+            np.copyto(model._backup, model.flat_params)
+        if model.optimizer is not None:
+            model.optimizer.iterations = int(config.get("optimizer_iterations", 0))
+            for k in model.optimizer.state:
+                arr = arrays.get(f"optimizer/{k}")
+                if arr is not None:
+                    if arr.shape != model.optimizer.state[k].shape:
+                        raise _bad(path, f"optimizer state {k} has shape {arr.shape}")
+                    model.optimizer.state[k][...] = arr
+    except GlassnetError as e:
+        if isinstance(e, ModelFileError):
+            raise
+        raise _bad(path, str(e)) from None
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise _bad(path, f"invalid config ({type(e).__name__}: {e})") from None
+    return model

@@ -88,6 +88,7 @@ class Dense(Layer):
         return self.a
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
+        self.da = dy  # kept for the trace: dL/dA of this layer
         return self.backward_z(self.activation.backward(dy))
 
     def backward_z(self, dz: np.ndarray) -> np.ndarray | None:

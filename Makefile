@@ -1,0 +1,47 @@
+# glassnet: `make demo` runs the seed tutorial's network end to end, `make test` runs every test.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+# Debian packages the tests need: LibreOffice recalculates workbooks, Chromium opens the HTML trace,
+# R runs r/article.R. Installed by `make test` when run as root; otherwise they must be present.
+DEB_PACKAGES := libreoffice-calc-nogui chromium r-base-core
+
+.PHONY: demo test install system-deps lint bench fuzz clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/glassnet demo --out demo-out
+
+system-deps:
+	@missing=""; \
+	command -v soffice >/dev/null 2>&1 || missing="$$missing libreoffice-calc-nogui"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v Rscript >/dev/null 2>&1 || missing="$$missing r-base-core"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "warning: missing$$missing (run make test as root to install them)"; \
+	  fi; \
+	fi
+
+test: $(STAMP) system-deps
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+
+bench: $(STAMP)
+	$(BIN)/glassnet bench --json benchmarks/results/bench.json --md benchmarks/results/bench.md --plot benchmarks/results/bench.png
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache

@@ -52,7 +52,7 @@ def test_no_target_means_all_features(write):
 
 
 def test_bom_crlf_blank_lines_whitespace_and_quotes(write):
-    t = read_csv(write("\ufeff a , b \r\n\r\n 1 ,\t2\r\n\"3\",4\r\n\r\n"))
+    t = read_csv(write('\ufeff a , b \r\n\r\n 1 ,\t2\r\n"3",4\r\n\r\n'))
     assert t.columns == ["a", "b"]
     np.testing.assert_array_equal(t.X, [[1, 2], [3, 4]])
 
@@ -79,13 +79,21 @@ def test_path_is_kept_as_given(write):
         ("a,a\n1,2\n", None, r"column name 'a' appears twice in the header at line 1 of .*data.csv"),
         ("a, ,c\n1,2,3\n", None, r"column 2 of the header at line 1 of .*data.csv has no name"),
         ("a,b,c,d\n1,2,3,4\n\n1,2,3\n", None, r"line 4 of .*data.csv: row has 3 fields, header has 4"),
-        ("x1,x2\n1,2\n3,4\n5,6\n7,abc\n", None, r"'abc' in column 'x2' at line 5 of .*data.csv is not a number"),
+        (
+            "x1,x2\n1,2\n3,4\n5,6\n7,abc\n",
+            None,
+            r"'abc' in column 'x2' at line 5 of .*data.csv is not a number",
+        ),
         ("x1,x2\n1,nan\n", None, r"'nan' in column 'x2' at line 2 of .*data.csv is not finite"),
         ("x1,x2\n1,-inf\n", None, r"'-inf' in column 'x2' at line 2 .* is not finite"),
         ("x1,x2\n1,1e999\n", None, r"'1e999' in column 'x2' at line 2 .* is not finite"),
         ("x1,x2\n1,1e39\n", None, r"'1e39' in column 'x2' at line 2 .* does not fit in float32"),
         ("x1,x2\n1,\n", None, r"missing value in column 'x2' at line 2 of .*data.csv: the cell is empty"),
-        ('x1,x2\n1,"1,5"\n', None, r"'1,5' in column 'x2' at line 2 .* is not a number \(use '.' as the decimal"),
+        (
+            'x1,x2\n1,"1,5"\n',
+            None,
+            r"'1,5' in column 'x2' at line 2 .* is not a number \(use '.' as the decimal",
+        ),
         ("x1,x2\n1,1_000\n", None, r"'1_000' in column 'x2' .* is not a number"),
         ("x1,x2\n1,2\n", "y", r"data.csv has no column 'y' to use as the target; columns: \['x1', 'x2'\]"),
         ("y\n1\n", "y", r"has no feature columns: its only column is the target 'y'"),
@@ -109,6 +117,8 @@ def test_line_numbers_count_multiline_quoted_fields(write):
 def test_undecodable_bytes_name_position_and_line(write):
     with pytest.raises(DataError, match=r"is not valid UTF-8: byte 0xff at byte position 8 \(line 3\)"):
         read_csv(write(b"a,b\n1,2\n\xff,3\n"))
+    with pytest.raises(DataError, match=r"byte 0xe9 at byte position 11 \(line 3\)"):
+        read_csv(write(b"\xef\xbb\xbfa,b\n1,2\n\xe9,3\n"))  # positions count the byte-order mark
 
 
 def test_bad_arguments_are_config_errors(write):
@@ -178,8 +188,10 @@ def test_random_bytes_read_or_raise_data_error(tmp_path, content, target):
 
 
 @REUSE_TMP
-@given(content=st.one_of(st.text(max_size=80), CSVISH, CSVISH.map(lambda s: "a,b\n" + s)),
-       target=st.sampled_from([None, "a", "b"]))
+@given(
+    content=st.one_of(st.text(max_size=80), CSVISH, CSVISH.map(lambda s: "a,b\n" + s)),
+    target=st.sampled_from([None, "a", "b"]),
+)
 def test_random_text_reads_or_raises_data_error(tmp_path, content, target):
     path = tmp_path / "fuzz.csv"
     path.write_bytes(content.encode("utf-8", "surrogatepass"))

@@ -76,7 +76,10 @@ def test_sine():
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: spiral(n_per_class=0), r"`n_per_class`, expected a positive integer. Received: n_per_class=0"),
+        (
+            lambda: spiral(n_per_class=0),
+            r"`n_per_class`, expected a positive integer. Received: n_per_class=0",
+        ),
         (lambda: spiral(n_classes=2.5), r"`n_classes`"),
         (lambda: spiral(noise=-1), r"`noise`, expected a finite number >= 0"),
         (lambda: blobs(n=0), r"`n`"),

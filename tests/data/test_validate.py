@@ -79,7 +79,10 @@ def test_booleans_must_be_cast_explicitly():
     [
         ([[1, 2, 3], [4, 5]], r"X is ragged: row 0 has 3 values but row 1 has 2 values"),
         ([[1, 2], 3], r"X is ragged: row 0 has 2 values but row 1 is a single value"),
-        ([[[1, 2], [3, 4]], [[1, 2], [3]]], r"X is ragged: X\[1\]\[0\] has 2 values but X\[1\]\[1\] has 1 value;"),
+        (
+            [[[1, 2], [3, 4]], [[1, 2], [3]]],
+            r"X is ragged: X\[1\]\[0\] has 2 values but X\[1\]\[1\] has 1 value;",
+        ),
     ],
 )
 def test_ragged_lists_name_the_first_mismatch(value, match):
@@ -117,7 +120,9 @@ def test_overflow_to_float32_is_named():
 
 
 def test_wrong_rank_is_a_shape_error():
-    with pytest.raises(ShapeError, match=r"X must be 2-dimensional \(samples, features\); received shape \(5,\)"):
+    with pytest.raises(
+        ShapeError, match=r"X must be 2-dimensional \(samples, features\); received shape \(5,\)"
+    ):
         check_array(np.zeros(5), min_ndim=2, max_ndim=2)
     with pytest.raises(ShapeError, match=r"must be 3- to 4-dimensional; received shape \(2, 2\)"):
         check_array(np.zeros((2, 2)), min_ndim=3, max_ndim=4)
@@ -126,7 +131,9 @@ def test_wrong_rank_is_a_shape_error():
 
 
 def test_scalar_is_a_shape_error():
-    with pytest.raises(ShapeError, match=r"X must be an array with a batch dimension; received a scalar \(5.0\)"):
+    with pytest.raises(
+        ShapeError, match=r"X must be an array with a batch dimension; received a scalar \(5.0\)"
+    ):
         check_array(5.0)
 
 
@@ -139,11 +146,15 @@ def test_check_lengths():
     check_lengths(np.zeros((3, 2)), np.zeros(3))
     with pytest.raises(ShapeError, match=r"X and y have different numbers of rows: X has 3, y has 4"):
         check_lengths(np.zeros((3, 2)), np.zeros((4, 1)))
+    with pytest.raises(ShapeError, match=r"y must be an array with a batch dimension; received 1.0"):
+        check_lengths([[1], [2]], np.float64(1.0))
 
 
 @pytest.mark.parametrize("value", [0, -1, 2.0, True, "3", None])
 def test_check_positive_int_rejects(value):
-    with pytest.raises(ConfigError, match=r"Received an invalid value for `units`, expected a positive integer"):
+    with pytest.raises(
+        ConfigError, match=r"Received an invalid value for `units`, expected a positive integer"
+    ):
         check_positive_int("units", value)
 
 
@@ -185,7 +196,8 @@ def test_check_labels_names_first_unseen_label():
     classes = np.array(["a", "b"])
     with pytest.raises(
         DataError,
-        match=r"y has label 'z' at row 7 that the model never saw during training; known labels: \['a', 'b'\]",
+        match=r"y has label 'z' at row 7 that the model never saw during training; "
+        r"known labels: \['a', 'b'\]",
     ):
         check_labels(["a", "b", "a", "b", "a", "b", "a", "z"], classes)
     with pytest.raises(DataError, match=r"y has label '1' at row 0 .* known labels: \[1, 2, 3\]"):
@@ -220,7 +232,7 @@ def test_one_hot():
 
 def test_train_val_split_takes_last_rows_like_keras():
     X, y = np.arange(20).reshape(10, 2), np.arange(10)
-    X_tr, y_tr, X_va, y_va = train_val_split(X, y, 0.25)  # floor(10 * 0.75) = 7 rows for training
+    _, y_tr, X_va, y_va = train_val_split(X, y, 0.25)  # floor(10 * 0.75) = 7 rows for training
     assert y_tr.tolist() == list(range(7)) and y_va.tolist() == [7, 8, 9]
     np.testing.assert_array_equal(X_va, X[7:])
     assert train_val_split(X, None, 0.5)[1] is None

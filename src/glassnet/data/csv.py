@@ -11,7 +11,7 @@ import csv
 import io
 import os
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import DEFAULT_DTYPE, as_dtype
-from ..errors import DataError, invalid_value
+from ..errors import DataError, ShapeError, invalid_value
 
 __all__ = ["Table", "read_csv", "write_csv"]
 
@@ -57,9 +57,10 @@ def _decode(data: bytes, path: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        pos = exc.start + len(data) - len(exc.object)  # the codec reports offsets past a stripped BOM
+        line = data.count(b"\n", 0, pos) + 1
         raise DataError(
-            f"{path} is not valid UTF-8: byte 0x{data[exc.start]:02x} at byte position {exc.start} "
+            f"{path} is not valid UTF-8: byte 0x{data[pos]:02x} at byte position {pos} "
             f"(line {line}) cannot be decoded ({exc.reason}); save the file as UTF-8"
         ) from None
 
@@ -68,17 +69,15 @@ def _records(text: str, delimiter: str, path: str) -> list[tuple[int, list[str]]
     """Non-blank records of the file with the line each starts on (1-based, as an editor counts)."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     out, line = [], 1
-    while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return out
-        except csv.Error as exc:
-            # `line` is where the broken record starts: an unclosed quote runs to the end of the file
-            raise DataError(f"line {line} of {path} is not valid CSV: {exc}") from None
-        if fields:  # the csv module returns [] for a blank line
-            out.append((line, fields))
-        line = reader.line_num + 1
+    try:
+        for fields in reader:
+            if fields:  # the csv module returns [] for a blank line
+                out.append((line, fields))
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        # `line` is where the broken record starts: an unclosed quote runs to the end of the file
+        raise DataError(f"line {line} of {path} is not valid CSV: {exc}") from None
+    return out
 
 
 def _header(line: int, fields: list[str], path: str) -> list[str]:
@@ -112,7 +111,9 @@ def _cell_error(
     if not cell.strip():
         return DataError(f"missing value {where}: the cell is empty; expected {expected}")
     if value is not None:
-        return DataError(f"{cell.strip()!r} {where} is not finite (it reads as {value}); expected a finite number")
+        return DataError(
+            f"{cell.strip()!r} {where} is not finite (it reads as {value}); expected a finite number"
+        )
     hint = " (use '.' as the decimal point)" if "," in cell else ""
     return DataError(f"{cell.strip()!r} {where} is not a number{hint}")
 
@@ -130,20 +131,26 @@ def _target_values(cells: list[str], lines: list[int], name: str, path: str, dt:
     if bad.any():
         i = int(np.argmax(bad))
         raise _cell_error(cells[i], name, lines[i], path, value=values[i])
-    return _fit_dtype(values[:, None], [[c] for c in cells], [name], lines, path, dt)[:, 0]
+    return _fit_dtype(values[:, None], lambda i, j: cells[i], [name], lines, path, dt)[:, 0]
 
 
 def _fit_dtype(
-    X: np.ndarray, cells: Sequence[Sequence[str]], names: list[str], lines: list[int], path: str, dt: np.dtype
+    X: np.ndarray,
+    cell_at: Callable[[int, int], str],
+    names: list[str],
+    lines: list[int],
+    path: str,
+    dt: np.dtype,
 ) -> np.ndarray:
-    """Cast finite float64 values (N, F) to `dt`, naming the first one too large for it; `cells` is (N, F)."""
+    """Cast finite float64 values (N, F) to `dt`, naming the first one too large for it."""
     with np.errstate(over="ignore"):
         out = X.astype(dt)
     bad = ~np.isfinite(out)
     if bad.any():
         i, j = (int(k) for k in np.argwhere(bad)[0])
         raise DataError(
-            f"{cells[i][j].strip()!r} in column {names[j]!r} at line {lines[i]} of {path} does not fit in {dt} "
+            f"{cell_at(i, j).strip()!r} in column {names[j]!r} at line {lines[i]} of {path} "
+            f"does not fit in {dt} "
             f"(largest is {np.finfo(dt).max:.3g})"
         )
     return out
@@ -188,7 +195,8 @@ def read_csv(
     if target is not None and not isinstance(target, str):
         raise invalid_value("target", target, "a column name (str) or None")
 
-    records = _records(_decode(Path(path_str).read_bytes(), path_str), delimiter, path_str)
+    text = _decode(Path(path_str).read_bytes(), path_str)
+    records = _records(text, delimiter, path_str)
     if not records:
         raise DataError(f"{path_str} is empty: expected a header row with column names, then data rows")
     header_line, header_fields = records[0]
@@ -206,8 +214,9 @@ def read_csv(
     if not feature_idx:
         raise DataError(f"{path_str} has no feature columns: its only column is the target {target!r}")
 
+    # float() also reads Python's '1_000'; only when the file holds a '_' is the stricter parser needed
+    parse = _parse_number if "_" in text else float
     lines: list[int] = []
-    features: list[list[str]] = []
     values: list[list[float]] = []
     for line, fields in rows:
         if len(fields) != len(columns):
@@ -215,9 +224,9 @@ def read_csv(
                 f"line {line} of {path_str}: row has {len(fields)} fields, header has {len(columns)} "
                 f"({', '.join(columns)})"
             )
-        cells = [fields[j] for j in feature_idx]
+        cells = fields if t is None else fields[:t] + fields[t + 1 :]
         try:
-            values.append([_parse_number(c) for c in cells])
+            values.append(list(map(parse, cells)))
         except ValueError:
             for cell, col in zip(cells, feature_names):
                 try:
@@ -225,14 +234,16 @@ def read_csv(
                 except ValueError:
                     raise _cell_error(cell, col, line, path_str) from None
         lines.append(line)
-        features.append(cells)
+
+    def cell_at(i: int, j: int) -> str:
+        return rows[i][1][feature_idx[j]]
 
     X = np.array(values, dtype=np.float64)  # (N, F)
     bad = ~np.isfinite(X)
     if bad.any():
         i, j = (int(k) for k in np.argwhere(bad)[0])
-        raise _cell_error(features[i][j], feature_names[j], lines[i], path_str, value=X[i, j])
-    X = _fit_dtype(X, features, feature_names, lines, path_str, dt)
+        raise _cell_error(cell_at(i, j), feature_names[j], lines[i], path_str, value=X[i, j])
+    X = _fit_dtype(X, cell_at, feature_names, lines, path_str, dt)
 
     y = None
     if t is not None:
@@ -256,6 +267,14 @@ def write_csv(path: str | os.PathLike[str], columns: Sequence[str], rows: Iterab
     """
     path_str = os.fspath(path)
     columns = [str(c) for c in columns]
+    if isinstance(rows, np.ndarray):
+        if rows.ndim != 2:
+            raise ShapeError(
+                f"rows for {path_str} must be 2-dimensional (rows, columns); received shape {rows.shape}"
+            )
+        rows = rows.astype(
+            str
+        ).tolist()  # NumPy's shortest round-trip text, in C rather than one str() per value
     directory, base = os.path.split(os.path.abspath(path_str))
     while True:  # O_EXCL: never write into a file someone else created; the umask sets the permissions
         tmp = os.path.join(directory, f".{base}.{secrets.token_hex(4)}.tmp")
@@ -269,10 +288,11 @@ def write_csv(path: str | os.PathLike[str], columns: Sequence[str], rows: Iterab
             writer = csv.writer(f, delimiter=",", lineterminator="\n")
             writer.writerow(columns)
             for i, row in enumerate(rows):
-                row = list(row)
+                row = [row] if isinstance(row, (str, bytes)) else list(row)
                 if len(row) != len(columns):
                     raise DataError(
-                        f"row {i} for {path_str} has {len(row)} value(s), but there are {len(columns)} columns "
+                        f"row {i} for {path_str} has {len(row)} value(s), "
+                        f"but there are {len(columns)} columns "
                         f"({', '.join(columns)})"
                     )
                 writer.writerow(row)

@@ -16,7 +16,7 @@ from ..backend import make_rng
 from ..errors import invalid_value
 from .validate import check_positive_int
 
-__all__ = ["article", "xor", "spiral", "blobs", "moons", "sine"]
+__all__ = ["article", "blobs", "moons", "sine", "spiral", "xor"]
 
 Rng = np.random.Generator | int | None
 

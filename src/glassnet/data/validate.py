@@ -18,15 +18,15 @@ from ..backend import DEFAULT_DTYPE, as_dtype, make_rng
 from ..errors import ConfigError, DataError, ShapeError, invalid_value
 
 __all__ = [
+    "batches",
     "check_array",
+    "check_labels",
     "check_lengths",
     "check_positive_int",
-    "encode_labels",
     "decode_labels",
-    "check_labels",
+    "encode_labels",
     "one_hot",
     "train_val_split",
-    "batches",
 ]
 
 # What each rank means under the batch-first convention, for shape messages.
@@ -58,32 +58,28 @@ def _is_sequence(x: Any) -> bool:
     return isinstance(x, (list, tuple)) or (isinstance(x, np.ndarray) and x.ndim > 0)
 
 
+def _describe(children: list[Any], i: int, path: str, name: str) -> str:
+    label = f"row {i}" if not path else f"{name}{path}[{i}]"
+    child = children[i]
+    if not _is_sequence(child):
+        return f"{label} is a single value"
+    return f"{label} has {len(child)} value{'' if len(child) == 1 else 's'}"
+
+
 def _ragged_message(a: Any, name: str) -> str | None:
     """Describe the first place where nested sequences disagree in length, or None if none does."""
     if not _is_sequence(a):
         return None
     level, paths = [a], [""]
-    while level:
+    while level:  # breadth first, so the message names the shallowest mismatch
         next_level, next_paths = [], []
         for node, path in zip(level, paths):
             children = list(node)
-            if not children:
-                continue
-
-            def describe(i: int) -> str:
-                label = f"row {i}" if not path else f"{name}{path}[{i}]"
-                child = children[i]
-                if not _is_sequence(child):
-                    return f"{label} is a single value"
-                return f"{label} has {len(child)} value{'' if len(child) == 1 else 's'}"
-
-            first = children[0]
-            for i, child in enumerate(children[1:], start=1):
-                same = _is_sequence(child) == _is_sequence(first) and (
-                    not _is_sequence(child) or len(child) == len(first)
-                )
-                if not same:
-                    return f"{name} is ragged: {describe(0)} but {describe(i)}; expected equal lengths"
+            for i in range(1, len(children)):
+                a0, ai = children[0], children[i]
+                if _is_sequence(a0) != _is_sequence(ai) or (_is_sequence(ai) and len(ai) != len(a0)):
+                    first, other = _describe(children, 0, path, name), _describe(children, i, path, name)
+                    return f"{name} is ragged: {first} but {other}; expected equal lengths"
             for i, child in enumerate(children):
                 if _is_sequence(child):
                     next_level.append(child)
@@ -204,15 +200,24 @@ def check_array(
     return out
 
 
+def _n_rows(a: Any, name: str) -> int:
+    try:
+        return len(a)
+    except TypeError:  # a scalar, or a 0-d array
+        raise ShapeError(
+            f"{name} must be an array with a batch dimension; received {_short_repr(a)}"
+        ) from None
+
+
 def check_lengths(X: Any, y: Any) -> None:
     """Raise ShapeError unless `X` and `y` have the same number of rows (samples)."""
-    nx, ny = np.shape(X)[0], np.shape(y)[0]
+    nx, ny = _n_rows(X, "X"), _n_rows(y, "y")
     if nx != ny:
         raise ShapeError(f"X and y have different numbers of rows: X has {nx}, y has {ny}")
 
 
 def check_positive_int(name: str, value: Any) -> int:
-    """Return `value` as an int if it is a positive integer (not a bool); otherwise a Keras-style ConfigError."""
+    """Return `value` as an int if it is a positive integer (not a bool), else a Keras-style ConfigError."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
         raise invalid_value(name, value, "a positive integer")
     return int(value)
@@ -265,7 +270,8 @@ def encode_labels(y: Any, name: str = "y") -> tuple[np.ndarray, np.ndarray]:
     except TypeError:
         kinds = sorted({type(v).__name__ for v in y.tolist()})
         raise DataError(
-            f"{name} mixes label types ({', '.join(kinds)}) that cannot be ordered; expected labels of one type"
+            f"{name} mixes label types ({', '.join(kinds)}) that cannot be ordered; "
+            "expected labels of one type"
         ) from None
     return codes.reshape(-1).astype(np.int64), classes
 
@@ -281,7 +287,7 @@ def _check_codes(codes: np.ndarray, n_classes: int, name: str) -> None:
 
 
 def decode_labels(codes: Any, classes: Any, name: str = "codes") -> np.ndarray:
-    """Return ``classes[codes]``: the labels behind integer class codes (the inverse of :func:`encode_labels`)."""
+    """Return ``classes[codes]``: the labels behind integer class codes (inverse of :func:`encode_labels`)."""
     codes, classes = np.asarray(codes), np.asarray(classes)
     if codes.dtype.kind not in "iu":
         raise DataError(f"{name} has dtype {codes.dtype}; expected integer class codes")
@@ -385,7 +391,7 @@ def train_val_split(
         raise invalid_value("validation_split", fraction, "a number strictly between 0 and 1")
     if y is not None:
         check_lengths(X, y)
-    n = np.shape(X)[0]
+    n = _n_rows(X, "X")
     split_at = int(np.floor(n * (1.0 - fraction)))
     if split_at == 0 or split_at == n:
         raise ConfigError(

@@ -137,7 +137,7 @@ class EarlyStopping(_Monitor):
                 self.best_weights = self.model.get_weights()
             return
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience:  # Keras: `patience` epochs in a row without improvement
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
@@ -170,6 +170,8 @@ class ReduceLROnPlateau(_Monitor):
 
     def on_epoch_end(self, epoch, logs=None):
         value = self.current(logs)
+        if logs is not None:  # the rate this epoch trained with, logged every epoch (as Keras does)
+            logs["lr"] = self.model.optimizer.lr
         if self.improved(value):
             self.best, self.wait = value, 0
             return
@@ -178,8 +180,6 @@ class ReduceLROnPlateau(_Monitor):
             opt = self.model.optimizer
             opt.lr = max(opt.lr * self.factor, self.min_lr)
             self.wait = 0
-        if logs is not None:
-            logs["lr"] = self.model.optimizer.lr
 
 
 class ModelCheckpoint(Callback):

@@ -38,16 +38,22 @@ class DataError(GlassnetError, ValueError):
     """Data that cannot be used: NaN/inf, non-numeric cells, ragged rows, unknown labels, empty sets."""
 
 
-class DivergenceError(GlassnetError, ArithmeticError):
-    """Training produced a non-finite loss; the model keeps its last finite weights."""
+class DivergenceError(GlassnetError, ArithmeticError, ValueError):
+    """Training produced a non-finite loss; the model keeps its last finite weights.
+
+    Also a ValueError, as scikit-learn's SGD estimators raise on floating-point overflow.
+    """
 
 
 class ModelFileError(GlassnetError, ValueError):
     """A file that is not a readable glassnet model (wrong format, truncated, corrupted)."""
 
 
-class NotBuiltError(GlassnetError, RuntimeError):
-    """A model used before it was built or compiled."""
+class NotBuiltError(GlassnetError, RuntimeError, ValueError):
+    """A model used before it was built or compiled.
+
+    Also a ValueError, like scikit-learn's NotFittedError and Keras' "model has not yet been built".
+    """
 
 
 class ExportError(GlassnetError, ValueError):

@@ -69,13 +69,14 @@ def fit(model, X, y, *, epochs, batch_size, shuffle, validation_data, validation
     else:
         Xv = Yv = None
 
+    # History and the progress display come last, as in Keras, so they see what callbacks add to the
+    # logs (ReduceLROnPlateau's "lr")
     history = History()
-    cbs: list[Callback] = [history]
+    cbs: list[Callback] = list(callbacks or []) + [history]
     if verbose == 1 and not any(isinstance(c, ProgressBar) for c in callbacks or []):
         cbs.append(ProgressBar())
     elif verbose == 2:
         cbs.append(EpochLogger())
-    cbs += list(callbacks or [])
     params = {"epochs": epochs, "initial_epoch": initial_epoch, "batch_size": batch_size, "samples": len(X)}
     for cb in cbs:
         if not isinstance(cb, Callback):

@@ -55,6 +55,8 @@ class Sequential:
         self.metrics: list[tuple[str, callable]] = []
         self.stop_training = False
         self.history = None
+        #: JSON-able facts about the model that its file keeps (e.g. the CLI's class list and feature names)
+        self.metadata: dict = {}
 
     def add(self, layer: Layer) -> None:
         if not isinstance(layer, Layer):
@@ -97,14 +99,17 @@ class Sequential:
         self.flat_params = np.empty(total, dtype=self.dtype)
         self.flat_grads = np.zeros(total, dtype=self.dtype)
         self.param_index: dict[tuple[int, str], tuple[slice, tuple]] = {}
+        views: list[tuple[dict, dict]] = [({}, {}) for _ in self.layers]
         offset = 0
         for i, k, p in entries:
             s = slice(offset, offset + p.size)
             self.flat_params[s] = p.ravel()
-            self.layers[i].params[k] = self.flat_params[s].reshape(p.shape)
-            self.layers[i].grads[k] = self.flat_grads[s].reshape(p.shape)
+            views[i][0][k] = self.flat_params[s].reshape(p.shape)
+            views[i][1][k] = self.flat_grads[s].reshape(p.shape)
             self.param_index[(i, k)] = (s, p.shape)
             offset += p.size
+        for layer, (params, grads) in zip(self.layers, views):
+            layer.bind(params, grads)
         self._backup = self.flat_params.copy()
         self._regularized = [la for la in self.layers if any(r is not None for r in la.regularizers.values())]
 

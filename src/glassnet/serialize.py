@@ -15,7 +15,7 @@ import zipfile
 
 import numpy as np
 
-from .errors import GlassnetError, ModelFileError
+from .errors import ConfigError, GlassnetError, ModelFileError
 
 __all__ = ["save_model", "load_model", "model_config", "FORMAT", "VERSION"]
 
@@ -41,7 +41,17 @@ def model_config(model) -> dict:
         "optimizer_iterations": model.optimizer.iterations if model.optimizer else 0,
         "metrics": [name for name, _ in model.metrics],
         "rng_state": model.rng.bit_generator.state,
+        "metadata": _metadata(model),
     }
+
+
+def _metadata(model) -> dict:
+    metadata = getattr(model, "metadata", None) or {}
+    try:
+        json.dumps(metadata)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"model.metadata must be a JSON-able dict to be saved; {e}") from None
+    return metadata
 
 
 def _arrays(model) -> dict[str, np.ndarray]:
@@ -137,8 +147,10 @@ def load_model(path):
                 cfg["activation"] = act_cls(**act)
             layers.append(cls(**cfg))
         model = Sequential(layers, seed=config.get("seed"), dtype=config["dtype"], name=config.get("name"))
-        if config.get("rng_state"):
-            model.rng.bit_generator.state = config["rng_state"]
+        metadata = config.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise _bad(path, "metadata is not a JSON object")
+        model.metadata = dict(metadata)
         if config.get("loss"):
             loss_cls = {c.__name__: c for c in LOSSES.values()}.get(config["loss"]["class"])
             if loss_cls is None:
@@ -157,6 +169,8 @@ def load_model(path):
                             raise _bad(path, f"array {group}/{i}/{k} has shape {arr.shape}, expected {target[k].shape}")
                         target[k][...] = arr
             np.copyto(model._backup, model.flat_params)
+        if config.get("rng_state"):  # after build: initializers draw from the generator
+            model.rng.bit_generator.state = config["rng_state"]
         if model.optimizer is not None:
             model.optimizer.iterations = int(config.get("optimizer_iterations", 0))
             for k in model.optimizer.state:

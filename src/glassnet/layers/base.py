@@ -59,6 +59,15 @@ class Layer:
         """Allocate a zero gradient array beside every parameter."""
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
 
+    def bind(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        """Adopt ``params``/``grads`` (views onto the model's flat buffers) in place of this layer's own.
+
+        Containers (e.g. a residual block) override this to hand each view on to the sublayer that
+        owns it.
+        """
+        self.params.update(params)
+        self.grads.update(grads)
+
     def regularization_loss(self) -> float:
         """Sum of the penalties of this layer's regularizers (0.0 when there are none)."""
         return float(sum(reg(self.params[k]) for k, reg in self.regularizers.items() if reg is not None))

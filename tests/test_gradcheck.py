@@ -1,0 +1,200 @@
+"""glassnet.gradcheck itself: a whole model, regularizers, the report API, and that it can fail."""
+
+import numpy as np
+import pytest
+import torch
+
+import glassnet as gn
+from glassnet.errors import ConfigError, NotBuiltError
+from glassnet.gradcheck import GradcheckReport
+from glassnet.layers import Dense, Dropout, LeakyReLU, Sigmoid, Softmax
+from glassnet.losses import MeanSquaredError
+from glassnet.regularizers import L1, L1L2, L2
+
+torch.set_num_threads(1)
+
+
+def deep_model(dtype="float64", loss="categorical_crossentropy"):
+    """Every kind of layer in one stack, ending in a fused softmax + cross-entropy."""
+    model = gn.Sequential([
+        Dense(6, activation="tanh"),
+        Dense(5, activation="elu"),
+        Dropout(0.3),
+        Dense(5, use_bias=False),
+        LeakyReLU(0.1),
+        Dense(4, activation="sigmoid"),
+        Dense(3, activation="relu"),
+        Dense(3),
+        Softmax(),
+    ], seed=0, dtype=dtype)
+    model.compile(loss=loss, optimizer="sgd")
+    return model
+
+
+def classification_data(n=7, n_in=4, k=3, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, n_in)), np.eye(k)[rng.integers(0, k, n)]
+
+
+# --- a whole model --------------------------------------------------------------------------------------
+
+
+def test_gradcheck_whole_multilayer_model():
+    X, y = classification_data()
+    report = gn.gradcheck(deep_model(), X, y)
+    # layers are numbered from 1 in order of parameters; layers without parameters take no number
+    assert list(report.errors) == ["W1", "b1", "W2", "b2", "W3", "W4", "b4", "W5", "b5", "W6", "b6"]
+    assert report.passed(1e-6), str(report)
+
+
+def test_gradcheck_float32_model_is_checked_in_float64_and_left_untouched():
+    X, y = classification_data()
+    model = deep_model(dtype="float32")
+    model.build(4)
+    before = model.get_weights()
+    report = gn.gradcheck(model, X, y)
+    assert report.passed(1e-6), str(report)
+    assert model.dtype == np.float32
+    for w0, w in zip(before, model.get_weights()):
+        assert w.dtype == np.float32
+        np.testing.assert_array_equal(w0, w)
+
+
+# --- regularizers inside a model -------------------------------------------------------------------------
+
+REGULARIZED = {
+    "l1": {"kernel_regularizer": L1(0.05), "bias_regularizer": L1(0.02)},
+    "l2": {"kernel_regularizer": L2(0.05), "bias_regularizer": L2(0.02)},
+    "l1l2": {"kernel_regularizer": L1L2(0.03, 0.04)},
+    "names": {"kernel_regularizer": "l1", "bias_regularizer": "l2"},
+}
+
+
+def regularized_model(name):
+    model = gn.Sequential([Dense(4, activation="tanh", **REGULARIZED[name]), Dense(2, **REGULARIZED[name])],
+                          seed=0, dtype="float64")
+    model.compile(loss="mse", optimizer="sgd")
+    model.build(3)
+    rng = np.random.default_rng(4)
+    for layer in model.layers:  # nonzero biases, kept away from the kink of |b| at 0
+        b = rng.standard_normal(layer.params["b"].shape)
+        layer.params["b"][...] = np.where(b >= 0, b + 0.1, b - 0.1)
+    X, y = rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
+    return model, X, y
+
+
+@pytest.mark.parametrize("name", list(REGULARIZED))
+def test_gradcheck_regularized_model(name):
+    model, X, y = regularized_model(name)
+    report = gn.gradcheck(model, X, y)
+    assert set(report.errors) == {"W1", "b1", "W2", "b2"}
+    assert report.passed(1e-6), str(report)
+
+
+@pytest.mark.parametrize("name", list(REGULARIZED))
+def test_regularized_loss_and_gradients_match_torch(name):
+    # Keras' scale: penalty l1·Σ|w| + l2·Σw², added to the data loss
+    model, X, y = regularized_model(name)
+    a = model.forward(X, training=True)
+    ours = model.compute_loss(a, y)
+    model.backward(a, y)
+
+    params, penalty = [], 0
+    for layer in model.layers:
+        for k in ("W", "b"):
+            p = torch.tensor(layer.params[k].copy(), requires_grad=True)
+            params.append((layer, k, p))
+            reg = layer.regularizers.get(k)
+            if reg is not None:
+                penalty = penalty + reg.l1 * p.abs().sum() + reg.l2 * (p * p).sum()
+    (_, _, W1), (_, _, b1), (_, _, W2), (_, _, b2) = params
+    out = torch.tanh(torch.from_numpy(X) @ W1 + b1) @ W2 + b2
+    theirs = torch.nn.functional.mse_loss(out, torch.from_numpy(y)) + penalty
+    theirs.backward()
+
+    np.testing.assert_allclose(ours, theirs.item(), rtol=1e-6, err_msg="loss: ours vs torch")
+    for i, (layer, k, p) in enumerate(params):
+        np.testing.assert_allclose(layer.grads[k], p.grad.numpy(), rtol=1e-6, atol=1e-12,
+                                   err_msg=f"d{k}{i // 2 + 1}: ours (ACTUAL) vs torch (DESIRED)")
+
+
+# --- the report ------------------------------------------------------------------------------------------
+
+
+def test_report_api():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((5, 3)), rng.standard_normal((5, 1))
+    model = gn.Sequential([Dense(4, activation="tanh"), Dense(1)], seed=0, dtype="float64")
+    model.compile(loss="mse", optimizer="sgd")
+    report = gn.gradcheck(model, X, y)
+    assert isinstance(report, GradcheckReport)
+    assert list(report.errors) == ["W1", "b1", "W2", "b2"]
+    assert report.checked == {"W1": 12, "b1": 4, "W2": 4, "b2": 1}
+    assert all(isinstance(v, float) and 0 <= v < 1e-6 for v in report.errors.values())
+    assert report.max_error == max(report.errors.values())
+    assert report.passed() and report.passed(tol=1e-6)
+    assert not report.passed(tol=report.max_error)  # strict: an error equal to the tolerance fails
+    d = report.to_dict()
+    assert d["errors"] == report.errors and d["max_error"] == report.max_error
+    text = str(report)
+    assert all(name in text for name in report.errors)
+
+
+def test_max_checks_samples_large_arrays():
+    layer = Dense(50)
+    layer.build((40,), np.random.default_rng(0), np.float64)
+    report = gn.gradcheck(layer, np.random.default_rng(1).standard_normal((3, 40)), max_checks=25)
+    assert report.checked == {"W": 25, "b": 25, "x": 25}
+    assert report.passed(1e-6), str(report)
+
+
+def test_bad_subjects_are_refused():
+    with pytest.raises(ConfigError, match="Sequential, a Layer or a Loss"):
+        gn.gradcheck("mse", np.zeros((2, 2)), np.zeros((2, 2)))
+    model = gn.Sequential([Dense(1)], seed=0)
+    with pytest.raises(NotBuiltError, match="compile"):
+        gn.gradcheck(model, np.zeros((2, 2)), np.zeros((2, 1)))
+
+
+# --- the checker can fail ------------------------------------------------------------------------------
+
+
+def test_broken_dense_backward_is_detected(monkeypatch):
+    original = Dense.backward_z
+
+    def backward_z_with_wrong_dW(self, dz):
+        dx = original(self, dz)
+        self.grads["W"] *= 1.01  # a 1% error in dW only
+        return dx
+
+    monkeypatch.setattr(Dense, "backward_z", backward_z_with_wrong_dW)
+    X, y = classification_data()
+    report = gn.gradcheck(deep_model(), X, y)
+    assert not report.passed()
+    assert report.errors["W1"] > 1e-3 and report.errors["b1"] < 1e-6, str(report)
+
+
+def test_broken_activation_slope_is_detected(monkeypatch):
+    monkeypatch.setattr(Sigmoid, "slope", lambda self, z, a: a * (1 - a) ** 2)  # not σ'
+    report = gn.gradcheck(Sigmoid(), np.random.default_rng(0).standard_normal((4, 3)))
+    assert not report.passed()
+    assert report.errors["x"] > 1e-2, str(report)
+
+
+def test_broken_loss_gradient_is_detected(monkeypatch):
+    monkeypatch.setattr(MeanSquaredError, "backward", lambda self, a, y: (a - y) / a.size)  # lost the 2
+    rng = np.random.default_rng(0)
+    report = gn.gradcheck(MeanSquaredError(), rng.standard_normal((4, 2)), rng.standard_normal((4, 2)))
+    assert not report.passed()
+    assert report.errors["y_pred"] == pytest.approx(0.5, rel=1e-6), str(report)
+
+
+def test_broken_fused_gradient_is_detected(monkeypatch):
+    # the fused softmax + cross-entropy gradient, wrongly averaged over elements instead of rows
+    from glassnet.losses import CategoricalCrossEntropy
+
+    monkeypatch.setattr(CategoricalCrossEntropy, "fused_backward", lambda self, a, y: (a - y) / a.size)
+    X, y = classification_data()
+    report = gn.gradcheck(deep_model(), X, y)
+    assert not report.passed()
+    assert report.max_error > 0.5, str(report)

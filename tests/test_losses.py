@@ -1,0 +1,209 @@
+"""Losses: float64 finite differences and PyTorch as the oracle, alone and fused with their activation.
+
+Conventions checked against torch: ``half_sse`` is ½·Σ (not averaged); ``mse``, ``mae`` and
+``binary_crossentropy`` average over every element; the categorical cross-entropies average over rows.
+"""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import glassnet as gn
+from glassnet.layers import Dense, Softmax
+from glassnet.losses import get_loss
+
+torch.set_num_threads(1)
+
+RTOL, ATOL = 1e-6, 1e-12
+N, K = 6, 3
+
+
+def assert_ours_vs_torch(ours, theirs, what):
+    np.testing.assert_allclose(ours, theirs, rtol=RTOL, atol=ATOL, err_msg=f"{what}: ours (ACTUAL) vs torch (DESIRED)")
+
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def case(key, seed=0):
+    """(logits Z or None, predictions A, targets as the loss takes them) for one loss."""
+    rng = np.random.default_rng(seed)
+    if key in ("half_sse", "mse", "mae"):
+        return None, rng.standard_normal((N, 2)), rng.standard_normal((N, 2))
+    if key == "binary_crossentropy":
+        z = rng.standard_normal((N, 2)) * 2
+        return z, sigmoid(z), rng.integers(0, 2, (N, 2)).astype(float)
+    z = rng.standard_normal((N, K)) * 2
+    labels = rng.integers(0, K, N)
+    if key == "sparse_categorical_crossentropy":
+        return z, softmax(z), labels
+    return z, softmax(z), np.eye(K)[labels]
+
+
+def torch_value(key, a, y, z=None):
+    """The same loss in torch, from probabilities (z None) or from logits (fused)."""
+    if key == "half_sse":
+        return 0.5 * ((a - y) ** 2).sum()
+    if key == "mse":
+        return F.mse_loss(a, y)
+    if key == "mae":
+        return F.l1_loss(a, y)
+    if key == "binary_crossentropy":
+        return F.binary_cross_entropy(a, y) if z is None else F.binary_cross_entropy_with_logits(z, y)
+    if key == "categorical_crossentropy":
+        return -(y * torch.log(a)).sum(dim=1).mean() if z is None else F.cross_entropy(z, y)
+    if key == "sparse_categorical_crossentropy":
+        return F.nll_loss(torch.log(a), y) if z is None else F.cross_entropy(z, y)
+    raise KeyError(key)
+
+
+def torch_target(key, y):
+    return torch.from_numpy(np.asarray(y, dtype=np.int64 if key.startswith("sparse") else np.float64))
+
+
+KEYS = ["half_sse", "mse", "mae", "binary_crossentropy", "categorical_crossentropy",
+        "sparse_categorical_crossentropy"]
+FUSED = ["binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"]
+
+
+# --- finite differences ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_gradcheck_loss(key):
+    _, a, y = case(key)
+    report = gn.gradcheck(get_loss(key), a, y)
+    expected = {"y_pred", "z (fused)"} if key in FUSED else {"y_pred"}
+    assert set(report.errors) == expected
+    assert report.passed(1e-6), str(report)
+
+
+# --- PyTorch oracle: the loss alone ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_loss_and_gradient_match_torch(key):
+    loss = get_loss(key)
+    _, a, y = case(key)
+    Y = loss.prepare(y, a.shape, np.float64)
+    ours, dA = loss.forward(a, Y), loss.backward(a, Y)
+    a_t = torch.tensor(a, requires_grad=True)
+    theirs = torch_value(key, a_t, torch_target(key, y))
+    theirs.backward()
+    assert_ours_vs_torch(ours, theirs.item(), f"{key} value")
+    assert_ours_vs_torch(dA, a_t.grad.numpy(), f"{key} dL/dA")
+
+
+@pytest.mark.parametrize("key", FUSED)
+@pytest.mark.parametrize("scale", [1.0, 40.0], ids=["moderate", "huge_logits"])
+def test_fused_loss_and_gradient_match_torch(key, scale):
+    # value from the logits (log-sum-exp), gradient dL/dZ = (A - Y) / n — torch's *_with_logits / cross_entropy
+    loss = get_loss(key)
+    z, _, y = case(key)
+    z = z * scale
+    act = gn.layers.get_activation(loss.fused_activation)
+    a = act.forward(z)
+    Y = loss.prepare(y, a.shape, np.float64)
+    ours, dZ = loss.forward(a, Y, z), loss.fused_backward(a, Y)
+    z_t = torch.tensor(z, requires_grad=True)
+    theirs = torch_value(key, None, torch_target(key, y), z_t)
+    theirs.backward()
+    assert np.isfinite(ours)
+    assert_ours_vs_torch(ours, theirs.item(), f"{key} value from logits")
+    assert_ours_vs_torch(dZ, z_t.grad.numpy(), f"{key} dL/dZ (fused)")
+
+
+def test_categorical_crossentropy_with_soft_targets_matches_torch():
+    # rows of probabilities (label smoothing) rather than one-hot: the fused gradient still holds
+    loss = get_loss("categorical_crossentropy")
+    z, _, y = case("categorical_crossentropy")
+    y = 0.9 * y + 0.1 / K
+    ours, dZ = loss.forward(softmax(z), y, z), loss.fused_backward(softmax(z), y)
+    z_t = torch.tensor(z, requires_grad=True)
+    theirs = F.cross_entropy(z_t, torch.from_numpy(y))
+    theirs.backward()
+    assert_ours_vs_torch(ours, theirs.item(), "value")
+    assert_ours_vs_torch(dZ, z_t.grad.numpy(), "dL/dZ")
+
+
+# --- the losses inside a model: fused paths end to end ----------------------------------------------
+
+# (glassnet layers, loss, torch head after the first tanh Dense); the head's last activation is fused
+MODELS = {
+    "sigmoid+bce": (lambda: [Dense(4, activation="tanh"), Dense(2, activation="sigmoid")], "binary_crossentropy"),
+    "softmax+cce": (lambda: [Dense(4, activation="tanh"), Dense(K, activation="softmax")],
+                    "categorical_crossentropy"),
+    "softmax_layer+sparse_cce": (lambda: [Dense(4, activation="tanh"), Dense(K), Softmax()],
+                                 "sparse_categorical_crossentropy"),
+    "linear+half_sse": (lambda: [Dense(4, activation="tanh"), Dense(2)], "half_sse"),
+    "tanh+mae": (lambda: [Dense(4, activation="tanh"), Dense(2, activation="tanh")], "mae"),
+    "sigmoid+mse": (lambda: [Dense(4, activation="tanh"), Dense(2, activation="sigmoid")], "mse"),
+}
+
+
+def model_case(name):
+    layers, key = MODELS[name]
+    model = gn.Sequential(layers(), seed=0, dtype="float64")
+    model.compile(loss=key, optimizer="sgd")
+    model.build(3)
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((N, 3))
+    n_out = model.output_shape[-1]
+    if key.startswith("sparse"):
+        y = rng.integers(0, n_out, N)
+    elif key == "categorical_crossentropy":
+        y = np.eye(n_out)[rng.integers(0, n_out, N)]
+    elif key == "binary_crossentropy":
+        y = rng.integers(0, 2, (N, n_out)).astype(float)
+    else:
+        y = rng.standard_normal((N, n_out))
+    return model, key, X, y
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_gradcheck_model_with_loss(name):
+    model, _, X, y = model_case(name)
+    report = gn.gradcheck(model, X, y)
+    assert report.passed(1e-6), str(report)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_model_loss_and_gradients_match_torch(name):
+    model, key, X, y = model_case(name)
+    Y = model.loss.prepare(y, (N, model.output_shape[-1]), np.float64)
+    a = model.forward(X, training=True)
+    ours = model.compute_loss(a, Y)
+    model.backward(a, Y)
+
+    dense = [la for la in model.layers if la.params]
+    W = [torch.tensor(la.params["W"].T.copy(), requires_grad=True) for la in dense]
+    b = [torch.tensor(la.params["b"].copy(), requires_grad=True) for la in dense]
+    h = torch.tanh(torch.from_numpy(X) @ W[0].T + b[0])
+    z = h @ W[1].T + b[1]
+    last = model.layers[-1]
+    act = (last.activation if isinstance(last, Dense) else last).key
+    y_t = torch_target(key, y)
+    if key in FUSED:  # torch from logits, as the oracle of the fused path
+        theirs = torch_value(key, None, y_t, z)
+    else:
+        theirs = torch_value(key, {"linear": z, "tanh": torch.tanh(z), "sigmoid": torch.sigmoid(z)}[act], y_t)
+    theirs.backward()
+
+    assert_ours_vs_torch(ours, theirs.item(), f"{name} loss")
+    for k, la in enumerate(dense):
+        assert_ours_vs_torch(la.grads["W"], W[k].grad.numpy().T, f"{name} dW{k + 1}")
+        assert_ours_vs_torch(la.grads["b"], b[k].grad.numpy(), f"{name} db{k + 1}")
+
+
+def test_single_output_targets_may_be_one_dimensional():
+    # y of shape (N,) for a model with one output is read as (N, 1), as Keras and torch users expect
+    loss = get_loss("binary_crossentropy")
+    Y = loss.prepare(np.array([0, 1, 1]), (3, 1), np.float64)
+    assert Y.shape == (3, 1)

@@ -1,0 +1,215 @@
+"""Helpers shared by the CLI commands: argument checks, CSV input, JSON output, and the model's metadata.
+
+A model trained by ``glassnet train`` carries in ``model.metadata`` what ``predict`` and ``evaluate`` need
+to treat new rows as the training rows were treated::
+
+    task            "classification" or "regression"
+    target          the target column's name
+    features        the feature columns' names, in the order the model reads them
+    feature_mean    per feature, subtracted before the model sees it (training rows' mean)
+    feature_std     per feature, divided by after that (training rows' std; 1 for a constant column)
+    classes         classification: the labels; output unit i is classes[i]
+    target_mean     regression: the model predicts (y - target_mean) / target_std
+    target_std
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+from ..data import check_labels, read_csv
+from ..errors import ConfigError, DataError, invalid_value
+
+__all__ = [
+    "as_labels",
+    "check_output_path",
+    "csv_columns",
+    "first_text",
+    "fraction",
+    "in_target_units",
+    "model_inputs",
+    "non_negative_int",
+    "numeric_target",
+    "positive_float",
+    "positive_int",
+    "print_json",
+    "read_table",
+    "scale_target",
+    "standardize",
+    "target_codes",
+    "to_jsonable",
+]
+
+
+# -- arguments ---------------------------------------------------------------------------------------
+def positive_int(flag: str, value: Any) -> int:
+    """``value`` if it is an int ≥ 1, else a ConfigError naming the option."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise invalid_value(flag, value, "a positive integer")
+    return value
+
+
+def non_negative_int(flag: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise invalid_value(flag, value, "a non-negative integer")
+    return value
+
+
+def positive_float(flag: str, value: Any) -> float:
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise invalid_value(flag, value, "a positive number")
+    return float(value)
+
+
+def fraction(flag: str, value: Any) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < 1:
+        raise invalid_value(flag, value, "a number strictly between 0 and 1")
+    return float(value)
+
+
+def check_output_path(path: str, flag: str) -> str:
+    """Fail before any work when ``path`` cannot be written: its directory must exist and it is no directory."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ConfigError(f"{flag} {path}: the directory {directory} does not exist")
+    if os.path.isdir(path):
+        raise ConfigError(f"{flag} {path} is a directory; expected a file name")
+    return path
+
+
+# -- CSV input ---------------------------------------------------------------------------------------
+def _os_error(path: str, e: OSError) -> DataError:
+    return DataError(f"cannot read {path}: {e.strerror or e}")
+
+
+def read_table(path: str, target: str | None):
+    """:func:`glassnet.data.read_csv`, with a missing or unreadable file as a DataError too."""
+    try:
+        return read_csv(path, target)
+    except OSError as e:
+        raise _os_error(path, e) from None
+
+
+def csv_columns(path: str) -> list[str]:
+    """The header's column names (the first non-blank line), read without parsing the rows."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            for fields in csv.reader(f):
+                if fields:
+                    return [c.strip() for c in fields]
+    except OSError as e:
+        raise _os_error(path, e) from None
+    except (UnicodeDecodeError, csv.Error):
+        return []  # read_csv says what is wrong, with the line
+    raise DataError(f"{path} is empty: expected a header row with column names, then data rows")
+
+
+# -- JSON output ------------------------------------------------------------------------------------
+def to_jsonable(x: Any) -> Any:
+    """Arrays to nested lists and NumPy scalars to Python numbers, recursively."""
+    if isinstance(x, dict):
+        return {str(k): to_jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [to_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def print_json(obj: Any) -> None:
+    json.dump(to_jsonable(obj), sys.stdout, indent=1)
+    sys.stdout.write("\n")
+
+
+# -- labels and the model's metadata -----------------------------------------------------------------
+def as_labels(y: np.ndarray) -> np.ndarray:
+    """Target cells as labels: integer-valued numbers become ints (so class 1 prints as ``1``, not ``1.0``)."""
+    if y.dtype.kind == "f" and np.all(y == np.round(y)) and np.abs(y).max() < 2**53:
+        return y.astype(np.int64)
+    return y
+
+
+def standardize(X: np.ndarray, meta: dict, dtype) -> np.ndarray:
+    """``(X - feature_mean) / feature_std`` in ``dtype``; X unchanged (but cast) when there are no stats."""
+    if "feature_mean" not in meta:
+        return X.astype(dtype, copy=False)
+    mean = np.asarray(meta["feature_mean"], dtype=np.float64)  # (F,)
+    std = np.asarray(meta["feature_std"], dtype=np.float64)  # (F,)
+    return ((X - mean) / std).astype(dtype)
+
+
+def model_inputs(model, table) -> np.ndarray:
+    """The table's feature columns in the model's order, standardized as in training.
+
+    Columns the model was not trained on are ignored; a missing one is a DataError naming it.
+    A model without metadata (saved from Python) reads every feature column as it is.
+    """
+    meta = model.metadata
+    features = meta.get("features")
+    if not features:
+        return table.X
+    missing = [f for f in features if f not in table.feature_names]
+    if missing:
+        raise DataError(
+            f"{table.path} lacks column(s) the model was trained on: {', '.join(missing)}; "
+            f"expected {features}, received {table.feature_names}"
+        )
+    X = table.X[:, [table.feature_names.index(f) for f in features]]  # (N, F) in training order
+    return standardize(X, meta, model.dtype)
+
+
+def target_codes(model, y: np.ndarray, name: str) -> np.ndarray:
+    """Class codes of target cells for a classification model; a label it never saw is a DataError."""
+    classes = np.asarray(model.metadata["classes"])
+    labels = as_labels(y)
+    if classes.dtype.kind in "U" and labels.dtype.kind in "iuf":
+        # the training target held text, so compare as text: cell "7" is label "7", not class code 7
+        labels = np.array([str(v) for v in labels.tolist()])
+    return check_labels(labels, classes, name)
+
+
+def numeric_target(y: np.ndarray, name: str) -> np.ndarray:
+    """Target cells as float64 numbers; text is a DataError (regression needs numbers)."""
+    if y.dtype.kind not in "iuf":
+        raise DataError(f"{name} holds text such as {first_text(y)!r}; regression needs numbers")
+    return y.astype(np.float64)
+
+
+def scale_target(y: np.ndarray, meta: dict, dtype) -> np.ndarray:
+    """Regression targets in the units the model predicts, ``(y - target_mean) / target_std``."""
+    if "target_mean" not in meta:
+        return y.astype(dtype)
+    return ((y - meta["target_mean"]) / meta["target_std"]).astype(dtype)
+
+
+def in_target_units(name: str, value: float, target_std: float) -> float:
+    """A log value of a regression model in the target's units: mse scales with std², mae with std."""
+    if name.endswith("loss"):
+        return value * target_std * target_std
+    if name.endswith("mae"):
+        return value * target_std
+    return value
+
+
+def first_text(y: np.ndarray) -> str:
+    """The first cell of a text target that is not a number (what makes the column text)."""
+    for v in y.tolist():
+        try:
+            float(v)
+        except ValueError:
+            return v
+    return str(y[0])

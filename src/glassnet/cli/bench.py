@@ -1,0 +1,60 @@
+"""``glassnet bench``: seconds per epoch of glassnet against the GEMM floor, PyTorch CPU and scikit-learn."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import ConfigError, invalid_value
+
+__all__ = ["add_parser", "run"]
+
+_ALL = ("wide", "small", "deep", "sweep")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "bench",
+        help="time training epochs against the matrix-multiply floor, PyTorch CPU and scikit-learn",
+        description="Time one training epoch of glassnet, of the matrix products it needs (the floor), of "
+                    "PyTorch CPU and of scikit-learn on the same data, weights and threads. Prints a Markdown "
+                    "table; see benchmarks/README.md.",
+    )
+    p.add_argument("--quick", action="store_true", help="fewer rows (a few seconds per workload), 3 repeats")
+    p.add_argument("--json", metavar="F", help="write the full report as JSON to F")
+    p.add_argument("--md", metavar="F", help="write the Markdown table to F")
+    p.add_argument("--plot", metavar="F", help="bar chart PNG to F (and the sweep to F's stem + '-sweep.png')")
+    p.add_argument("--workloads", default=",".join(_ALL), metavar="LIST",
+                   help=f"comma-separated, from {','.join(_ALL)} (default: all)")
+    p.add_argument("--repeats", type=int, metavar="N", help="timed epochs per contestant (default 5; 3 with --quick)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    from .. import bench
+
+    names = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    unknown = [w for w in names if w not in _ALL]
+    if unknown or not names:
+        raise ConfigError(f"Unknown workload {unknown[0]!r}; valid workloads are: {', '.join(_ALL)}" if unknown
+                          else "--workloads is empty; valid workloads are: " + ", ".join(_ALL))
+    if args.repeats is not None and args.repeats < 1:
+        raise invalid_value("repeats", args.repeats, "a positive integer")
+    if args.plot:  # fail before minutes of timing, not after
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError as e:
+            raise ConfigError("--plot needs matplotlib: pip install 'glassnet[plot]'") from e
+    report = bench.run(names, quick=args.quick, repeats=args.repeats,
+                       log=lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True))
+    table = bench.to_markdown(report)
+    print(table)
+    if args.json:
+        bench.write_json(report, args.json)
+    if args.md:
+        with open(args.md, "w") as f:
+            f.write(table + "\n")
+    if args.plot:
+        bench.plot(report, args.plot)
+    return 0

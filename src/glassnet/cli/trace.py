@@ -1,0 +1,108 @@
+"""``glassnet trace``: lay out training steps number by number — in the terminal, and as JSON, HTML or xlsx.
+
+``--preset article|xor|spiral`` traces a ready-made float64 network; ``--model FILE --data CSV --target COL``
+traces a saved model on the rows of a CSV file (features looked up by name and standardized as in
+training, like ``glassnet evaluate``). The model file is not changed: the steps train a copy in memory.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import numpy as np
+
+from ..data import encode_labels, one_hot, read_csv
+from ..errors import ConfigError, DataError, GlassnetWarning
+from ..losses import CategoricalCrossEntropy, SparseCategoricalCrossEntropy
+from ..serialize import load_model
+from ..trace import PRESETS, preset, record
+from . import _common as c
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "trace",
+        help="lay out training steps number by number (terminal, --json, --html, --xlsx)",
+        description="Record N training steps and print every named number of each: inputs, weights, "
+        "Z, A, the error and loss, slopes, deltas, gradients, the optimizer's state and the updated weights. "
+        "--xlsx writes a workbook whose computed cells are live formulas; --html one self-contained page.",
+    )
+    p.add_argument("--preset", metavar="NAME", help="a ready-made network: " + ", ".join(PRESETS))
+    p.add_argument("--model", metavar="FILE", help="a saved model (needs --data and --target)")
+    p.add_argument("--data", metavar="CSV", help="rows to train on: a CSV file with a header row")
+    p.add_argument("--target", metavar="COL", help="the column holding the targets")
+    p.add_argument("--steps", type=int, default=1, metavar="N", help="training steps to record (default 1)")
+    p.add_argument("--batch-size", type=int, default=None, metavar="B",
+                   help="rows per step (default: all rows, full batch)")
+    p.add_argument("--seed", type=int, default=None, metavar="S", help="a preset's seed (other starting weights)")
+    p.add_argument("--json", metavar="F", help="write the trace as JSON")
+    p.add_argument("--html", metavar="F", help="write the trace as one self-contained HTML page")
+    p.add_argument("--xlsx", metavar="F", help="write the trace as a workbook of live formulas")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    model, X, y = _source(args)
+    steps = c.positive_int("--steps", args.steps)
+    batch_size = None if args.batch_size is None else c.positive_int("--batch-size", args.batch_size)
+    outputs = [(flag, path) for flag, path in (("--json", args.json), ("--xlsx", args.xlsx), ("--html", args.html))
+               if path]
+    for flag, path in outputs:
+        c.check_output_path(path, flag)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GlassnetWarning)
+        trace = record(model, X, y, steps=steps, batch_size=batch_size)
+    for w in caught:
+        print(f"glassnet trace: warning: {w.message}", file=sys.stderr)
+    trace.preset = args.preset
+    for flag, path in outputs:
+        getattr(trace, "to_" + flag[2:])(path)
+    print(trace, end="")
+    for flag, path in outputs:
+        print(f"wrote {path}")
+    return 0
+
+
+def _source(args):
+    """(model, X, y) from --preset or from --model/--data/--target."""
+    if args.preset and args.model:
+        raise ConfigError("pass either --preset NAME or --model FILE, not both")
+    if args.preset:
+        extra = [flag for flag, v in (("--data", args.data), ("--target", args.target)) if v]
+        if extra:
+            raise ConfigError(f"{' and '.join(extra)} go with --model FILE, not with --preset")
+        return preset(args.preset, seed=args.seed)
+    if not args.model:
+        raise ConfigError("nothing to trace: pass --preset " + "|".join(PRESETS)
+                          + ", or --model FILE --data CSV --target COL")
+    if args.seed is not None:
+        raise ConfigError("--seed picks a preset's starting weights; a model file carries its own weights")
+    missing = [flag for flag, v in (("--data", args.data), ("--target", args.target)) if not v]
+    if missing:
+        raise ConfigError(f"--model needs {' and '.join(missing)}")
+    model = load_model(args.model)
+    try:
+        table = read_csv(args.data, args.target, dtype=model.dtype)
+    except OSError as e:
+        raise DataError(f"cannot read {args.data}: {e.strerror or e}") from None
+    X = c.model_inputs(model, table)
+    return model, X, _targets(model, table.y, f"column {args.target!r} of {args.data}")
+
+
+def _targets(model, y: np.ndarray, name: str) -> np.ndarray:
+    """Target cells as the model trains on them: class codes (one-hot for categorical cross-entropy) or numbers."""
+    meta = model.metadata
+    if "classes" in meta:
+        codes = c.target_codes(model, y, name)
+    elif y.dtype.kind in "iuf":
+        if not isinstance(model.loss, CategoricalCrossEntropy):
+            return c.scale_target(y.astype(np.float64), meta, model.dtype)
+        codes, _ = encode_labels(c.as_labels(y), name)
+    else:
+        codes, _ = encode_labels(y, name)
+    if isinstance(model.loss, CategoricalCrossEntropy) and not isinstance(model.loss, SparseCategoricalCrossEntropy):
+        return one_hot(codes, model.layers[-1].units, dtype=model.dtype)
+    return codes

@@ -1,0 +1,267 @@
+"""``glassnet train``: fit a multilayer perceptron to a CSV file and save it.
+
+The task follows the target column: text, or a few distinct integers, is classification (softmax output,
+sparse categorical cross-entropy, accuracy); other numbers are regression (linear output, mean squared
+error, mae). Features are standardized with the training rows' mean and std, and a regression target
+likewise; the model file keeps both, with the class list, so ``predict`` and ``evaluate`` repeat them.
+Every number printed for regression is in the target's own units.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from ..callbacks import Callback, ProgressBar
+from ..data import encode_labels, train_val_split
+from ..errors import DataError, invalid_value
+from ..layers import Dense
+from ..model import Sequential
+from ..optimizers import OPTIMIZERS, get_optimizer
+from . import _common as c
+
+__all__ = ["add_parser", "infer_task", "run"]
+
+#: a numeric target with at most this many distinct integer values is taken for class labels
+MAX_INFERRED_CLASSES = 20
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a network on a CSV file and save it",
+        description="Train a multilayer perceptron on a CSV file (header row; every column but the target is "
+        "a numeric feature) and save it. Features are standardized with the training rows' mean and std "
+        "(kept in the model file, so predict and evaluate apply them too); so is a regression target.",
+    )
+    p.add_argument("--data", required=True, metavar="CSV", help="training data: a CSV file with a header row")
+    p.add_argument("--target", required=True, metavar="COL", help="the column to predict")
+    p.add_argument(
+        "--layers",
+        default="64,32",
+        metavar="64,32",
+        help="units of each hidden layer, comma-separated; '' for none (default: 64,32)",
+    )
+    p.add_argument(
+        "--activation", default="relu", metavar="NAME", help="activation of the hidden layers (default: relu)"
+    )
+    p.add_argument(
+        "--optimizer",
+        default="adam",
+        metavar="NAME",
+        help=f"one of {', '.join(sorted(OPTIMIZERS))} (default: adam)",
+    )
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        metavar="X",
+        help="learning rate (default: the optimizer's own, 0.001 for adam)",
+    )
+    p.add_argument("--epochs", type=int, default=100, metavar="N", help="passes over the data (default: 100)")
+    p.add_argument("--batch-size", type=int, default=32, metavar="B", help="rows per update (default: 32)")
+    p.add_argument(
+        "--validation-split",
+        type=float,
+        default=None,
+        metavar="F",
+        help="hold out this fraction of rows, drawn at random with --seed, for validation",
+    )
+    p.add_argument(
+        "--task",
+        choices=["classification", "regression"],
+        default=None,
+        help="override the task inferred from the target (text or at most "
+        f"{MAX_INFERRED_CLASSES} distinct integers: classification; other numbers: regression)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="seeds initialization, shuffling and the validation split (default: 0)",
+    )
+    p.add_argument("--save", required=True, metavar="FILE", help="where to write the trained model")
+    p.add_argument("--json", action="store_true", help="print one JSON object (no progress bar)")
+    p.set_defaults(func=run)
+
+
+def parse_layers(text: str) -> list[int]:
+    """``"64,32"`` -> ``[64, 32]``; ``""`` -> ``[]``; anything else is a ConfigError naming --layers."""
+    if not text.strip():
+        return []
+    try:
+        units = [int(part) for part in text.split(",")]
+    except ValueError:
+        units = []
+    if not units or any(u < 1 for u in units):
+        raise invalid_value("--layers", text, "comma-separated positive integers such as 64,32")
+    return units
+
+
+def infer_task(y: np.ndarray, name: str) -> tuple[str, str]:
+    """("classification" | "regression", why) from the target cells as :func:`read_csv` returns them."""
+    if y.dtype.kind not in "iuf":
+        return "classification", f"target {name!r} holds text, e.g. {c.first_text(y)!r}"
+    distinct = np.unique(y)
+    integer = bool(np.all(distinct == np.round(distinct)))
+    k = len(distinct)
+    if integer and k <= MAX_INFERRED_CLASSES and (k <= 2 or 2 * k <= len(y)):
+        return "classification", f"target {name!r} holds {k} distinct integer values"
+    what = "integer values" if integer else "numbers"
+    return "regression", f"target {name!r} holds {k} distinct {what}"
+
+
+class _TargetUnits(Callback):
+    """Rewrites each epoch's logs in the target's units before the progress bar shows them."""
+
+    def __init__(self, std: float) -> None:
+        self.std = std
+
+    def on_epoch_end(self, epoch, logs=None):
+        for k in logs or {}:
+            logs[k] = c.in_target_units(k, logs[k], self.std)
+
+
+def _mean_std(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and std in float64; a constant column gets std 1 (after centering it stays 0)."""
+    mean = a.mean(axis=0, dtype=np.float64)
+    std = a.std(axis=0, dtype=np.float64)
+    return mean, np.where(std == 0, 1.0, std)
+
+
+def describe(model) -> str:
+    """``4 → 64 relu → 32 relu → 3 softmax``."""
+    parts = [str(model.input_shape[0])]
+    parts += [f"{la.units} {la.activation.key}" for la in model.layers if isinstance(la, Dense)]
+    return " → ".join(parts)
+
+
+def run(args) -> int:
+    hidden = parse_layers(args.layers)
+    epochs = c.positive_int("--epochs", args.epochs)
+    batch_size = c.positive_int("--batch-size", args.batch_size)
+    lr = None if args.lr is None else c.positive_float("--lr", args.lr)
+    split = None if args.validation_split is None else c.fraction("--validation-split", args.validation_split)
+    seed = c.non_negative_int("--seed", args.seed)
+    # an unknown name: get_optimizer raises the error that lists the valid ones
+    opt_cls = OPTIMIZERS.get(args.optimizer.lower()) or type(get_optimizer(args.optimizer))
+    optimizer = opt_cls() if lr is None else opt_cls(learning_rate=lr)
+    c.check_output_path(args.save, "--save")
+
+    table = c.read_table(args.data, args.target)
+    task, why = infer_task(table.y, args.target)
+    if args.task:
+        task, why = args.task, "--task"
+    if task == "classification":
+        y, classes = encode_labels(c.as_labels(table.y), name=f"target {args.target!r}")
+        if len(classes) < 2:
+            raise DataError(
+                f"target {args.target!r} of {table.path} holds one class only ({classes[0]!r}); "
+                "classification needs at least 2"
+            )
+        out, loss, metrics = (
+            Dense(len(classes), activation="softmax"),
+            "sparse_categorical_crossentropy",
+            ["accuracy"],
+        )
+    else:
+        y = c.numeric_target(table.y, f"target {args.target!r} of {table.path}")
+        out, loss, metrics = Dense(1), "mse", ["mae"]
+
+    X, X_val, y_val = table.X, None, None
+    if split:
+        X, y, X_val, y_val = train_val_split(X, y, split, rng=seed)
+    mean, std = _mean_std(X)
+    meta = {
+        "task": task,
+        "target": args.target,
+        "features": table.feature_names,
+        "feature_mean": mean.tolist(),
+        "feature_std": std.tolist(),
+    }
+    if task == "classification":
+        meta["classes"] = classes.tolist()
+    else:
+        t_mean, t_std = _mean_std(y)
+        meta |= {"target_mean": float(t_mean), "target_std": float(t_std)}
+
+    model = Sequential([Dense(u, activation=args.activation) for u in hidden] + [out], seed=seed)
+    model.compile(loss=loss, optimizer=optimizer, metrics=metrics)
+    model.build(X.shape[1])
+    model.metadata = meta
+
+    def prepared(X, y):
+        X = c.standardize(X, meta, model.dtype)
+        return X, (y if task == "classification" else c.scale_target(y, meta, model.dtype))
+
+    X, y = prepared(X, y)
+    validation = prepared(X_val, y_val) if split else None
+
+    if not args.json:
+        labels = (
+            f"; {len(classes)} classes: {', '.join(map(str, classes.tolist()))}"
+            if task == "classification"
+            else ""
+        )
+        print(f"task: {task} ({why}){labels}")
+        rows = f"{len(X)} for training, {len(X_val)} for validation" if split else "all for training"
+        scaled = "features" + (" and target" if task == "regression" else "")
+        print(
+            f"data: {len(table.X)} rows × {X.shape[1]} features from {table.path} ({rows}); {scaled} standardized"
+        )
+        print(f"model: {describe(model)}; loss {loss}; {optimizer!r}; {model.count_params():,} parameters")
+
+    callbacks = [] if args.json else [ProgressBar(file=sys.stderr)]
+    if task == "regression":
+        callbacks.insert(0, _TargetUnits(meta["target_std"]))
+    start = time.perf_counter()
+    history = model.fit(
+        X,
+        y,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        validation_data=validation,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    seconds = time.perf_counter() - start
+    t_std = meta.get("target_std", 1.0)
+    history.history = {
+        k: [c.in_target_units(k, v, t_std) for v in vals] for k, vals in history.history.items()
+    }
+
+    final = {k: c.in_target_units(k, v, t_std) for k, v in model.evaluate(X, y).items()}
+    if validation:
+        final |= {f"val_{k}": c.in_target_units(k, v, t_std) for k, v in model.evaluate(*validation).items()}
+    model.save(args.save)
+
+    if args.json:
+        c.print_json(
+            {
+                "task": task,
+                "task_reason": why,
+                "target": args.target,
+                "features": table.feature_names,
+                "classes": meta.get("classes"),
+                "rows": {"train": len(X), "validation": len(X_val) if split else 0},
+                "model": describe(model),
+                "loss": loss,
+                "optimizer": optimizer.get_config(),
+                "batch_size": batch_size,
+                "epochs": len(history.epoch),
+                "seed": seed,
+                "seconds": seconds,
+                "final": final,
+                "history": history.history,
+                "saved": args.save,
+            }
+        )
+    else:
+        shown = "  ".join(f"{k} {v:.6g}" for k, v in final.items())
+        print(f"final, after {len(history.epoch)} epochs ({seconds:.2f} s): {shown}")
+        print(f"saved model to {args.save}")
+    return 0

@@ -1,0 +1,47 @@
+"""`glassnet gradcheck`: every layer, loss and a model per loss against finite differences."""
+
+import json
+
+from glassnet.cli.gradcheck import TOLERANCE
+from glassnet.cli.main import main
+from glassnet.layers.activations import ACTIVATIONS, Tanh
+from glassnet.losses import LOSSES
+
+
+def test_gradcheck_json_covers_every_layer_and_loss_and_passes(capsys):
+    assert main(["gradcheck", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["passed"] is True and d["tolerance"] == TOLERANCE == 1e-6
+    subjects = {r["subject"] for r in d["checks"]}
+    for key, cls in ACTIVATIONS.items():
+        assert f"Dense(3, {key!r})" in subjects and cls.__name__ in subjects
+    assert "Dropout(0.5)" in subjects
+    for key in LOSSES:
+        assert f"loss {key}" in subjects
+        assert any(s.startswith("model ") and s.endswith(f", {key}") for s in subjects), key
+    dense = {r["array"] for r in d["checks"] if r["subject"] == "Dense(3, 'relu')"}
+    assert dense == {"W", "b", "x"}
+    model = {r["array"] for r in d["checks"] if r["subject"].endswith(", mse")}
+    assert model == {"W1", "b1", "W2", "b2"}
+    assert all(r["max_rel_error"] < 1e-6 and r["passed"] for r in d["checks"])
+    print("largest relative error:", max(r["max_rel_error"] for r in d["checks"]))
+
+
+def test_gradcheck_table(capsys):
+    assert main(["gradcheck"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["subject", "array", "max", "rel", "error", "result"]
+    rows = [line for line in out[2:] if line.endswith(("pass", "FAIL"))]
+    assert len(rows) > 50 and all(line.endswith("pass") for line in rows)
+    assert out[-1].startswith(f"{len(rows)} of {len(rows)} passed")
+
+
+def test_a_wrong_gradient_fails_with_status_1(capsys, monkeypatch):
+    monkeypatch.setattr(Tanh, "slope", lambda self, z, a: 1 - a * a + 0.01)  # off by 0.01
+    assert main(["gradcheck"]) == 1
+    out = capsys.readouterr().out
+    failed = [line for line in out.splitlines() if line.endswith("FAIL")]
+    assert failed and all("tanh" in line.lower() for line in failed)
+    assert "FAILED" in out.splitlines()[-1]
+    assert main(["gradcheck", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["passed"] is False

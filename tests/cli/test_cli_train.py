@@ -1,0 +1,370 @@
+"""`glassnet train`, `predict` and `evaluate` on CSV files, and every bad input as one line with status 2."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import glassnet as gn
+from glassnet.cli.main import main
+from glassnet.cli.train import infer_task
+from glassnet.errors import ConfigError
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+COLORS = np.array(["red", "green", "blue"])
+
+
+def write(path, header, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return str(path)
+
+
+def read(path_or_text, is_text=False):
+    lines = path_or_text.splitlines() if is_text else Path(path_or_text).read_text().splitlines()
+    rows = list(csv.reader(lines))
+    return rows[0], rows[1:]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Three well separated clusters with text labels (features on very different scales), and a regression."""
+    d = tmp_path_factory.mktemp("data")
+    X, codes = gn.data.blobs(90, centers=[[0, 0], [6, 0], [0, 6]], std=0.7, rng=1)
+    X = X * [1.0, 1000.0]  # standardization has to cope with this
+    blobs = write(d / "blobs.csv", ["x1", "x2", "color"], [[a, b, COLORS[c]] for (a, b), c in zip(X, codes)])
+    rng = np.random.default_rng(2)
+    Z = rng.uniform(-1, 1, (120, 3))
+    t = (
+        500 + 40 * Z[:, 0] - 25 * Z[:, 1] + 10 * Z[:, 2]
+    )  # a large offset and scale: the target is standardized
+    reg = write(d / "reg.csv", ["a", "b", "c", "price"], [[*z, v] for z, v in zip(Z, t)])
+    return {"dir": d, "blobs": blobs, "reg": reg, "X": X, "codes": codes, "Z": Z, "t": t}
+
+
+def cli(capsys, *argv):
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def train_json(capsys, *argv):
+    rc, out, err = cli(capsys, "train", *argv, "--json")
+    assert rc == 0, err
+    return json.loads(out)
+
+
+@pytest.fixture(scope="module")
+def blob_model(data):
+    path = str(data["dir"] / "blobs.glassnet")
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                data["blobs"],
+                "--target",
+                "color",
+                "--layers",
+                "16",
+                "--epochs",
+                "40",
+                "--lr",
+                "0.01",
+                "--save",
+                path,
+                "--json",
+            ]
+        )
+        == 0
+    )
+    return path
+
+
+def test_classification_with_text_labels_trains_saves_and_reports(capsys, data, tmp_path):
+    save = str(tmp_path / "m.glassnet")
+    d = train_json(
+        capsys,
+        "--data",
+        data["blobs"],
+        "--target",
+        "color",
+        "--layers",
+        "16,8",
+        "--epochs",
+        "40",
+        "--lr",
+        "0.01",
+        "--validation-split",
+        "0.2",
+        "--save",
+        save,
+    )
+    assert d["task"] == "classification" and "text" in d["task_reason"]
+    assert d["classes"] == ["blue", "green", "red"]
+    assert d["rows"] == {"train": 72, "validation": 18}
+    assert d["model"] == "2 → 16 relu → 8 relu → 3 softmax" and d["loss"] == "sparse_categorical_crossentropy"
+    assert d["epochs"] == 40 and len(d["history"]["loss"]) == 40 and len(d["history"]["val_accuracy"]) == 40
+    assert d["final"]["accuracy"] == 1.0 and d["final"]["val_accuracy"] == 1.0
+    assert d["seconds"] > 0 and d["saved"] == save
+    model = gn.load(save)
+    meta = model.metadata
+    assert meta["classes"] == ["blue", "green", "red"] and meta["features"] == ["x1", "x2"]
+    assert meta["target"] == "color" and meta["task"] == "classification"
+    assert meta["feature_std"][1] > 500  # x2 was scaled by 1000
+
+
+def test_predict_returns_labels_and_probabilities_and_ignores_other_columns(
+    capsys, data, blob_model, tmp_path
+):
+    rc, out, _ = cli(capsys, "predict", "--model", blob_model, "--data", data["blobs"])
+    assert rc == 0
+    header, rows = read(out, is_text=True)
+    assert header == ["prediction", "prob_blue", "prob_green", "prob_red"]
+    assert [r[0] for r in rows] == COLORS[data["codes"]].tolist()
+    probs = np.array([[float(v) for v in r[1:]] for r in rows])
+    np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-5)
+
+    # columns in another order, an id column, no target: same predictions, written to --out
+    X = data["X"]
+    shuffled = write(tmp_path / "new.csv", ["id", "x2", "x1"], [[i, b, a] for i, (a, b) in enumerate(X)])
+    out_csv = tmp_path / "pred.csv"
+    rc, out, err = cli(capsys, "predict", "--model", blob_model, "--data", shuffled, "--out", str(out_csv))
+    assert rc == 0 and out == "" and f"wrote 90 predictions to {out_csv}" in err
+    assert read(out_csv) == (header, rows)
+
+
+def test_evaluate_reports_accuracy_and_rejects_unseen_labels(capsys, data, blob_model, tmp_path):
+    rc, out, _ = cli(
+        capsys, "evaluate", "--model", blob_model, "--data", data["blobs"], "--target", "color", "--json"
+    )
+    d = json.loads(out)
+    assert rc == 0 and d["rows"] == 90 and d["accuracy"] == 1.0 and d["loss"] < 0.2
+    rc, out, _ = cli(capsys, "evaluate", "--model", blob_model, "--data", data["blobs"], "--target", "color")
+    assert rc == 0 and out.startswith("90 rows: loss ") and "accuracy 1" in out
+
+    unseen = write(tmp_path / "u.csv", ["x1", "x2", "color"], [[0, 0, "red"], [1, 1, "purple"]])
+    rc, out, err = cli(capsys, "evaluate", "--model", blob_model, "--data", unseen, "--target", "color")
+    assert rc == 2 and out == ""
+    assert err.startswith("glassnet evaluate: DataError: ") and "'purple'" in err and "never saw" in err
+    assert "['blue', 'green', 'red']" in err and len(err.splitlines()) == 1
+
+
+def test_predict_names_missing_feature_columns(capsys, data, blob_model, tmp_path):
+    lacking = write(tmp_path / "l.csv", ["x2", "color"], [[0, "red"]])
+    for command in (["predict"], ["evaluate", "--target", "color"]):
+        rc, _, err = cli(capsys, *command, "--model", blob_model, "--data", lacking)
+        assert rc == 2 and "DataError" in err and "lacks column(s) the model was trained on: x1" in err
+
+
+def test_regression_is_inferred_and_reported_in_the_targets_units(capsys, data, tmp_path):
+    save = str(tmp_path / "r.glassnet")
+    d = train_json(
+        capsys,
+        "--data",
+        data["reg"],
+        "--target",
+        "price",
+        "--layers",
+        "",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.1",
+        "--epochs",
+        "60",
+        "--batch-size",
+        "16",
+        "--save",
+        save,
+    )
+    assert d["task"] == "regression" and d["classes"] is None and d["model"] == "3 → 1 linear"
+    # a linear target and a linear model: near exact, in price units (std of price is ~28)
+    assert d["final"]["mae"] < 0.05 and d["final"]["loss"] < 0.01
+    assert d["history"]["loss"][0] > 100  # the first epoch's mse, in price² (not standardized units)
+
+    rc, out, _ = cli(capsys, "predict", "--model", save, "--data", data["reg"])
+    header, rows = read(out, is_text=True)
+    pred = np.array([float(r[0]) for r in rows])
+    assert header == ["prediction"] and rc == 0
+    np.testing.assert_allclose(pred, data["t"], atol=0.2)
+    rc, out, _ = cli(
+        capsys, "evaluate", "--model", save, "--data", data["reg"], "--target", "price", "--json"
+    )
+    e = json.loads(out)
+    assert e["loss"] == pytest.approx(np.mean((pred - data["t"]) ** 2), rel=1e-3, abs=1e-6)
+    assert e["mae"] == pytest.approx(d["final"]["mae"], rel=1e-4)
+
+
+def test_integer_targets_are_classes_and_print_as_integers(capsys, data, tmp_path):
+    ints = write(
+        tmp_path / "i.csv", ["x1", "x2", "label"], [[a, b, c] for (a, b), c in zip(data["X"], data["codes"])]
+    )
+    save = str(tmp_path / "i.glassnet")
+    d = train_json(
+        capsys, "--data", ints, "--target", "label", "--epochs", "30", "--lr", "0.01", "--save", save
+    )
+    assert (
+        d["task"] == "classification"
+        and d["classes"] == [0, 1, 2]
+        and "3 distinct integer" in d["task_reason"]
+    )
+    _, out, _ = cli(capsys, "predict", "--model", save, "--data", ints)
+    header, rows = read(out, is_text=True)
+    assert header[:2] == ["prediction", "prob_0"] and {r[0] for r in rows} == {"0", "1", "2"}
+    d = train_json(
+        capsys, "--data", ints, "--target", "label", "--task", "regression", "--epochs", "2", "--save", save
+    )
+    assert d["task"] == "regression" and d["task_reason"] == "--task"
+
+
+def test_infer_task():
+    assert infer_task(np.array(["a", "b"]), "t")[0] == "classification"
+    assert infer_task(np.array([0.0, 1.0, 1.0]), "t")[0] == "classification"
+    assert infer_task(np.arange(10.0).repeat(3), "t")[0] == "classification"
+    assert infer_task(np.arange(30.0), "t")[0] == "regression"  # every value distinct
+    assert infer_task(np.arange(25.0).repeat(4), "t")[0] == "regression"  # more than 20 values
+    assert infer_task(np.array([0.5, 1.5, 0.5, 1.5, 0.5]), "t")[0] == "regression"
+
+
+def test_metadata_round_trips_through_the_model_file(tmp_path):
+    model = gn.Sequential([gn.layers.Dense(2)], seed=0).build(3)
+    model.compile(loss="mse", optimizer="sgd")
+    model.metadata = {"classes": ["a", "b"], "feature_mean": [0.5, 1.0, 2.0]}
+    model.save(tmp_path / "m.glassnet")
+    assert gn.load(tmp_path / "m.glassnet").metadata == model.metadata
+    model.metadata = {"bad": np.float32(1)}
+    with pytest.raises(ConfigError, match="metadata must be a JSON-able dict"):
+        model.save(tmp_path / "m2.glassnet")
+
+
+BAD = [
+    (
+        ["train", "--data", "{dir}/nope.csv", "--target", "color", "--save", "{dir}/m"],
+        "DataError",
+        "nope.csv",
+    ),
+    (
+        ["train", "--data", "{blobs}", "--target", "nope", "--save", "{dir}/m"],
+        "DataError",
+        "no column 'nope'",
+    ),
+    (
+        ["train", "--data", "{bad}", "--target", "y", "--save", "{dir}/m"],
+        "DataError",
+        "'x' in column 'b' at line 3",
+    ),
+    (["train", "--data", "{ragged}", "--target", "y", "--save", "{dir}/m"], "DataError", "row has 2 fields"),
+    (
+        ["train", "--data", "{blobs}", "--target", "color", "--layers", "0", "--save", "{dir}/m"],
+        "ConfigError",
+        "`--layers`",
+    ),
+    (
+        ["train", "--data", "{blobs}", "--target", "color", "--layers", "8,x", "--save", "{dir}/m"],
+        "ConfigError",
+        "`--layers`",
+    ),
+    (
+        ["train", "--data", "{blobs}", "--target", "color", "--lr", "-1", "--save", "{dir}/m"],
+        "ConfigError",
+        "Received: --lr=-1.0",
+    ),
+    (
+        ["train", "--data", "{blobs}", "--target", "color", "--epochs", "0", "--save", "{dir}/m"],
+        "ConfigError",
+        "`--epochs`",
+    ),
+    (
+        ["train", "--data", "{blobs}", "--target", "color", "--batch-size", "0", "--save", "{dir}/m"],
+        "ConfigError",
+        "`--batch-size`",
+    ),
+    (
+        ["train", "--data", "{blobs}", "--target", "color", "--validation-split", "1", "--save", "{dir}/m"],
+        "ConfigError",
+        "`--validation-split`",
+    ),
+    (
+        ["train", "--data", "{blobs}", "--target", "color", "--optimizer", "foo", "--save", "{dir}/m"],
+        "ConfigError",
+        "valid optimizers are: adadelta, adagrad, adam",
+    ),
+    (
+        ["train", "--data", "{blobs}", "--target", "color", "--activation", "foo", "--save", "{dir}/m"],
+        "ConfigError",
+        "valid activations are",
+    ),
+    (
+        ["train", "--data", "{blobs}", "--target", "color", "--task", "regression", "--save", "{dir}/m"],
+        "DataError",
+        "holds text such as '",
+    ),
+    (
+        ["train", "--data", "{blobs}", "--target", "color", "--save", "{dir}/no/such/dir/m"],
+        "ConfigError",
+        "does not exist",
+    ),
+    (
+        ["predict", "--model", "{dir}/nope.glassnet", "--data", "{blobs}"],
+        "ModelFileError",
+        "no such model file",
+    ),
+    (
+        ["predict", "--model", "{blobs}", "--data", "{blobs}"],
+        "ModelFileError",
+        "not a readable glassnet model",
+    ),
+    (
+        ["evaluate", "--model", "{dir}/nope.glassnet", "--data", "{blobs}", "--target", "color"],
+        "ModelFileError",
+        "no such model file",
+    ),
+]
+
+
+@pytest.mark.parametrize("argv, error, words", BAD, ids=[f"{b[0][0]}-{b[1]}-{i}" for i, b in enumerate(BAD)])
+def test_bad_input_is_one_line_and_status_2(capsys, data, tmp_path, argv, error, words):
+    bad = write(tmp_path / "bad.csv", ["a", "b", "y"], [[1, 2, 3], [4, "x", 5]])
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("a,b,y\n1,2,3\n4,5\n")
+    argv = [a.format(dir=tmp_path, blobs=data["blobs"], bad=bad, ragged=ragged) for a in argv]
+    rc, out, err = cli(capsys, *argv)
+    assert rc == 2 and out == ""
+    assert err.startswith(f"glassnet {argv[0]}: {error}: ") and words in err, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "m").exists()
+
+
+def test_subprocess_one_line_error_and_debug_traceback(data, tmp_path):
+    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    argv = [
+        sys.executable,
+        "-m",
+        "glassnet.cli.main",
+        "train",
+        "--data",
+        str(tmp_path / "nope.csv"),
+        "--target",
+        "y",
+        "--save",
+        str(tmp_path / "m"),
+    ]
+    plain = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert plain.returncode == 2 and plain.stdout == ""
+    assert (
+        plain.stderr
+        == f"glassnet train: DataError: cannot read {tmp_path / 'nope.csv'}: No such file or directory\n"
+    )
+    debug = subprocess.run(
+        argv[:3] + ["--debug"] + argv[3:], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert debug.returncode != 0 and "Traceback (most recent call last)" in debug.stderr
+    assert "glassnet.errors.DataError: cannot read" in debug.stderr

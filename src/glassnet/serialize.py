@@ -10,14 +10,14 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
+from .atomic import atomic_open
 from .errors import ConfigError, GlassnetError, ModelFileError
 
-__all__ = ["save_model", "load_model", "model_config", "FORMAT", "VERSION"]
+__all__ = ["FORMAT", "VERSION", "load_model", "model_config", "save_model"]
 
 FORMAT, VERSION = "glassnet-model", 1
 
@@ -70,24 +70,12 @@ def _arrays(model) -> dict[str, np.ndarray]:
 
 def save_model(model, path) -> None:
     """Write ``model`` to ``path`` atomically."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".glassnet-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
-                zf.writestr("config.json", json.dumps(model_config(model), indent=1))
-                for name, arr in _arrays(model).items():
-                    buf = io.BytesIO()
-                    np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
-                    zf.writestr(f"{name}.npy", buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb", error_cls=ModelFileError) as f, zipfile.ZipFile(f, "w") as zf:
+        zf.writestr("config.json", json.dumps(model_config(model), indent=1))
+        for name, arr in _arrays(model).items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+            zf.writestr(f"{name}.npy", buf.getvalue())
 
 
 def _bad(path, why) -> ModelFileError:

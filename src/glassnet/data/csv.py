@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_open
 from ..backend import DEFAULT_DTYPE, as_dtype
 from ..errors import DataError, ShapeError, invalid_value
 
@@ -275,33 +275,15 @@ def write_csv(path: str | os.PathLike[str], columns: Sequence[str], rows: Iterab
         rows = rows.astype(
             str
         ).tolist()  # NumPy's shortest round-trip text, in C rather than one str() per value
-    directory, base = os.path.split(os.path.abspath(path_str))
-    while True:  # O_EXCL: never write into a file someone else created; the umask sets the permissions
-        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(4)}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            break
-        except FileExistsError:
-            continue
-    try:
-        with open(fd, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f, delimiter=",", lineterminator="\n")
-            writer.writerow(columns)
-            for i, row in enumerate(rows):
-                row = [row] if isinstance(row, (str, bytes)) else list(row)
-                if len(row) != len(columns):
-                    raise DataError(
-                        f"row {i} for {path_str} has {len(row)} value(s), "
-                        f"but there are {len(columns)} columns "
-                        f"({', '.join(columns)})"
-                    )
-                writer.writerow(row)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path_str)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_open(path_str, "w", error_cls=DataError, newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, delimiter=",", lineterminator="\n")
+        writer.writerow(columns)
+        for i, row in enumerate(rows):
+            row = [row] if isinstance(row, (str, bytes)) else list(row)
+            if len(row) != len(columns):
+                raise DataError(
+                    f"row {i} for {path_str} has {len(row)} value(s), "
+                    f"but there are {len(columns)} columns "
+                    f"({', '.join(columns)})"
+                )
+            writer.writerow(row)

@@ -1,0 +1,187 @@
+"""A trace as one self-contained HTML page: every step, every quantity, every number.
+
+The page lays each recorded quantity out like the tutorial's spreadsheet: the formula in symbols and in
+words (and the article's name where it has one) above its matrix, inputs and starting parameters in one
+colour, computed cells in another. Hovering a cell lights up the cells it was computed from; a selector
+shows step k; an SVG chart shows the loss falling across steps.
+
+Like every exporter, :func:`to_html` is a pure function of the records: the engine's numbers are embedded
+as JSON (shortest round-trip decimals, so no digit is lost) and the page's script only draws them. Which
+cells a cell came from is decided in the browser from each quantity's ``op``, ``inputs`` and shapes:
+
+- matrix products (``op`` contains ``matmul``), ``Z = A·W + b``: cell (i, j) reads row i of the first
+  factor, column j of the second and the other inputs by broadcasting (``b[j]``); a transposed factor
+  (``matmul_at``: ``Aᵀ·B``, ``matmul_bt``: ``A·Bᵀ``, else ``ᵀ`` in the formula, else the shapes) gives a
+  column instead of a row, or a row instead of a column;
+- softmax: the whole row i;
+- everything else by NumPy broadcasting, right-aligned: the same position for elementwise ops, ``b[j]``
+  for a bias, the whole column for a sum over rows, the whole input for a scalar (the loss).
+
+No network, no CDN, no fonts: the file opens offline and can be mailed as it is.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from .files import atomic_target
+from .html_page import PAGE, SCRIPT
+
+__all__ = ["COMPUTED_FILL", "INPUT_FILL", "to_html"]
+
+#: Cell colours shared with the workbook: data and starting parameters, and computed cells.
+INPUT_FILL = "#fff2cc"
+COMPUTED_FILL = "#ddebf7"
+
+
+def to_html(trace, path=None) -> str:
+    """Render ``trace`` as one self-contained HTML document; write it to ``path`` when given.
+
+    Parameters
+    ----------
+    trace : Trace
+        Recorded steps (see :mod:`glassnet.trace.records`).
+    path : str or os.PathLike, optional
+        Where to write the page (UTF-8). Written to a temporary name first, then renamed, so a failed
+        export never leaves a half-written file.
+
+    Returns
+    -------
+    str
+        The HTML document.
+    """
+    steps = [_step_data(s) for s in _field(trace, "steps", []) or []]
+    preset = _field(trace, "preset", None)
+    network = _field(trace, "network", {}) or {}
+    name = preset or (network.get("summary") if isinstance(network, dict) else None)
+    title = "glassnet trace" + (f": {name}" if name else "")
+    doc = PAGE.format(
+        title=html.escape(title),
+        input_fill=INPUT_FILL,
+        computed_fill=COMPUTED_FILL,
+        summary=html.escape(_summary(steps, network)),
+        network=html.escape(json.dumps(network, indent=1, default=_jsonable, allow_nan=True)),
+        options="".join(f'<option value="{k}">step {s["step"]}</option>' for k, s in enumerate(steps)),
+        chart=_loss_chart([s["loss"] for s in steps], [s["step"] for s in steps]),
+        data=_script_json({"steps": steps}),
+        script=SCRIPT,
+    )
+    if path is not None:
+        with atomic_target(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+            f.write(doc)
+    return doc
+
+
+# -- records -> plain data ---------------------------------------------------------------------------
+def _field(obj: Any, name: str, default: Any = None) -> Any:
+    """``obj.name`` for records, ``obj[name]`` for dicts (a trace read back from JSON), else default."""
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def _step_data(step) -> dict:
+    quantities = [_quantity_data(q) for q in _field(step, "quantities", []) or []]
+    names = {q["name"] for q in quantities}
+    # Starting parameters and updates the recorder did not list as quantities are still shown.
+    before = [_quantity_data({"name": k, "value": v, "kind": "param", "words": "parameter at the start of the step"})
+              for k, v in (_field(step, "params_before", {}) or {}).items() if k not in names]
+    after = [_quantity_data({"name": f"{k}_new", "value": v, "words": "parameter after the update"})
+             for k, v in (_field(step, "params_after", {}) or {}).items() if f"{k}_new" not in names]
+    loss = _field(step, "loss", None)
+    return {"step": int(_field(step, "step", 0) or 0), "loss": None if loss is None else float(loss),
+            "quantities": before + quantities + after}
+
+
+def _quantity_data(q) -> dict:
+    value = np.asarray(_field(q, "value", np.nan), dtype=np.float64)
+    if value.ndim > 2:  # shown as rows of the last axis
+        value = value.reshape(-1, value.shape[-1])
+    return {
+        "name": str(_field(q, "name", "?")),
+        "formula": str(_field(q, "formula", "") or ""),
+        "words": str(_field(q, "words", "") or ""),
+        "article": str(_field(q, "article", "") or ""),
+        "section": str(_field(q, "section", "") or ""),
+        "kind": str(_field(q, "kind", "computed") or "computed"),
+        "op": str(_field(q, "op", "") or ""),
+        "inputs": [str(n) for n in (_field(q, "inputs", ()) or ())],
+        "shape": list(value.shape),
+        "value": _numbers(value.ravel()),
+    }
+
+
+def _numbers(flat: np.ndarray) -> list:
+    """Floats as JSON numbers (round-trip exact); NaN and ±inf as strings the page turns back."""
+    values = flat.tolist()
+    if np.isfinite(flat).all():
+        return values
+    return [v if math.isfinite(v) else str(v).replace("inf", "Infinity").replace("nan", "NaN") for v in values]
+
+
+def _jsonable(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return str(obj)
+
+
+def _script_json(data) -> str:
+    # Inside <script>, "</script>" or "<!--" would end the block: "<" is escaped (JSON.parse undoes it).
+    return json.dumps(data, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
+
+
+def _summary(steps: list[dict], network: dict) -> str:
+    parts = [f"{len(steps)} step{'s' if len(steps) != 1 else ''}"]
+    losses = [s["loss"] for s in steps if s["loss"] is not None]
+    if losses:
+        parts.append(f"loss {_fmt(losses[0])} → {_fmt(losses[-1])}")
+    network = network if isinstance(network, dict) else {}
+    optimizer = network.get("optimizer")
+    optimizer = network.get("optimizer_summary") or (optimizer.get("class") if isinstance(optimizer, dict) else optimizer)
+    parts += [f"{label} {value}" for label, value in (("loss", network.get("loss")), ("optimizer", optimizer))
+              if isinstance(value, str)]
+    return " · ".join(parts)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+# -- the loss chart ----------------------------------------------------------------------------------
+def _loss_chart(losses: list, steps: list[int]) -> str:
+    """An inline SVG line chart with one point (``circle.loss-point``) per step."""
+    w, h, left, right, top, bottom = 640, 200, 70, 16, 14, 30
+    finite = [v for v in losses if v is not None and math.isfinite(v)]
+    lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    n = len(losses)
+    r = 3 if n <= 100 else 2 if n <= 1000 else 1
+
+    def x(k):
+        return left + (w - left - right) * (k / (n - 1) if n > 1 else 0.5)
+
+    def y(v):
+        return top + (h - top - bottom) * ((hi - v) / (hi - lo) if hi > lo else 0.5)
+
+    pts, circles = [], []
+    for k, (s, v) in enumerate(zip(steps, losses)):
+        if v is None or not math.isfinite(v):
+            continue
+        pts.append(f"{x(k):.2f},{y(v):.2f}")
+        circles.append(f'<circle class="loss-point" data-index="{k}" data-step="{s}" cx="{x(k):.2f}" '
+                       f'cy="{y(v):.2f}" r="{r}"><title>step {s}: loss {v!r}</title></circle>')
+    axis = (f'<line class="axis" x1="{left}" y1="{top}" x2="{left}" y2="{h - bottom}"/>'
+            f'<line class="axis" x1="{left}" y1="{h - bottom}" x2="{w - right}" y2="{h - bottom}"/>'
+            f'<text x="{left - 6}" y="{top + 4}" text-anchor="end">{_fmt(hi)}</text>'
+            f'<text x="{left - 6}" y="{h - bottom}" text-anchor="end">{_fmt(lo)}</text>'
+            f'<text x="{left}" y="{h - 8}">step {steps[0] if steps else ""}</text>'
+            f'<text x="{w - right}" y="{h - 8}" text-anchor="end">step {steps[-1] if steps else ""}</text>')
+    return (f'<svg id="loss-chart" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
+            f'aria-label="loss per step">{axis}<polyline class="loss-line" points="{" ".join(pts)}"/>'
+            f'{"".join(circles)}</svg>')

@@ -1,6 +1,6 @@
 """glassnet: a neural-network library in NumPy in which every number can be seen."""
 
-from . import callbacks, data, initializers, layers, losses, metrics, optimizers, regularizers, schedules
+from . import callbacks, data, initializers, layers, losses, metrics, models, optimizers, regularizers, schedules
 from .errors import (
     ConfigError,
     DataError,
@@ -15,6 +15,7 @@ from .errors import (
 from .gradcheck import gradcheck
 from .model import Sequential
 from .serialize import load_model as load
+from . import trace
 
 __version__ = "0.1.0"
 
@@ -31,6 +32,8 @@ __all__ = [
     "callbacks",
     "metrics",
     "data",
+    "models",
+    "trace",
     "GlassnetError",
     "ConfigError",
     "ShapeError",

@@ -16,7 +16,6 @@ from ..data import encode_labels, one_hot, read_csv
 from ..errors import ConfigError, DataError, GlassnetWarning
 from ..losses import CategoricalCrossEntropy, SparseCategoricalCrossEntropy
 from ..serialize import load_model
-from ..trace import PRESETS, preset, record
 from . import _common as c
 
 __all__ = ["add_parser", "run"]
@@ -30,7 +29,7 @@ def add_parser(subparsers) -> None:
         "Z, A, the error and loss, slopes, deltas, gradients, the optimizer's state and the updated weights. "
         "--xlsx writes a workbook whose computed cells are live formulas; --html one self-contained page.",
     )
-    p.add_argument("--preset", metavar="NAME", help="a ready-made network: " + ", ".join(PRESETS))
+    p.add_argument("--preset", metavar="NAME", help="a ready-made network: article, xor or spiral")
     p.add_argument("--model", metavar="FILE", help="a saved model (needs --data and --target)")
     p.add_argument("--data", metavar="CSV", help="rows to train on: a CSV file with a header row")
     p.add_argument("--target", metavar="COL", help="the column holding the targets")
@@ -45,10 +44,12 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from ..trace import record  # here, not at import: `glassnet --help` works in a build without the tracer
+
     model, X, y = _source(args)
     steps = c.positive_int("--steps", args.steps)
     batch_size = None if args.batch_size is None else c.positive_int("--batch-size", args.batch_size)
-    outputs = [(flag, path) for flag, path in (("--json", args.json), ("--xlsx", args.xlsx), ("--html", args.html))
+    outputs = [(flag, path) for flag, path in (("--xlsx", args.xlsx), ("--json", args.json), ("--html", args.html))
                if path]
     for flag, path in outputs:
         c.check_output_path(path, flag)
@@ -68,6 +69,8 @@ def run(args) -> int:
 
 def _source(args):
     """(model, X, y) from --preset or from --model/--data/--target."""
+    from ..trace import PRESETS, preset
+
     if args.preset and args.model:
         raise ConfigError("pass either --preset NAME or --model FILE, not both")
     if args.preset:

@@ -1,0 +1,163 @@
+"""Workloads and the runs: warm-up (memory measured), timed epochs taken in turns, the report dict."""
+
+from __future__ import annotations
+
+import datetime
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError, invalid_value
+from .contestants import BUILDERS, CONTESTANTS, EPS, LR, SEED, evaluate, glassnet_model, make_data
+from .measure import PeakRSS, blas_threads, environment
+
+__all__ = ["SWEEP", "WORKLOADS", "Sweep", "Workload", "run", "run_sweep", "run_workload"]
+
+_PEER_MODULES = {"torch": "torch", "sklearn": "sklearn"}
+
+
+@dataclass(frozen=True)
+class Workload:
+    """An MLP classification problem: ``rows`` samples, ``layers = (n_in, hidden..., n_classes)``."""
+
+    name: str
+    rows: int
+    layers: tuple[int, ...]
+    batch_size: int
+    quick_rows: int | None = None  # rows with --quick (None: the same)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Epoch time against width (two hidden layers of ``width``) and against batch size."""
+
+    rows: int = 10000
+    n_in: int = 256
+    n_out: int = 10
+    widths: tuple[int, ...] = (64, 128, 256, 512, 1024, 2048)
+    width_batch: int = 128
+    batch_sizes: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 1024)
+    batch_width: int = 256
+    quick_rows: int = 2048
+
+
+WORKLOADS = {
+    "wide": Workload("wide", 60000, (784, 256, 128, 10), 128, quick_rows=8192),
+    "small": Workload("small", 1797, (64, 32, 10), 32),
+    "deep": Workload("deep", 20000, (64,) + (64,) * 10 + (10,), 64, quick_rows=4096),
+}
+SWEEP = Sweep()
+
+
+def _median_times(epochs: dict[str, Callable], repeats: int) -> dict[str, list[float]]:
+    """Time ``repeats`` epochs of each, taking turns so that load changes hit every contestant alike."""
+    times = {k: [] for k in epochs}
+    for _ in range(repeats):
+        for name, epoch in epochs.items():
+            t0 = time.perf_counter()
+            epoch()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def _prime(name: str, threads: int) -> None:
+    """One tiny epoch first, so one-time set-up (lazy imports, thread pools, kernels) is not measured."""
+    layers = (4, 3, 2)
+    BUILDERS[name](layers, 4, make_data(8, 4, 2), glassnet_model(layers).get_weights(), threads).epoch()
+
+
+def run_workload(w: Workload, *, quick=False, repeats=3, contestants=tuple(CONTESTANTS), log=None) -> dict:
+    """Benchmark one workload; returns its JSON-ready record."""
+    log = log or (lambda msg: None)
+    rows = (w.quick_rows or w.rows) if quick else w.rows
+    data = make_data(rows, w.layers[0], w.layers[-1])
+    init = glassnet_model(w.layers).get_weights()
+    threads = blas_threads()
+    runners, results = {}, {}
+    for name in contestants:
+        if name in _PEER_MODULES:
+            try:
+                __import__(_PEER_MODULES[name])
+            except ImportError as e:
+                results[name] = {"name": name, "label": CONTESTANTS[name], "skipped": f"not installed ({e})"}
+                continue
+        numpy_based = name != "torch"
+        log(f"{w.name}: {name} warm-up")
+        _prime(name, threads)
+        if numpy_based:
+            tracemalloc.start()
+        with PeakRSS() as mem:  # the model's construction and its first (untimed) epoch
+            runner = BUILDERS[name](w.layers, w.batch_size, data, init, threads)
+            runner.epoch()
+        traced = tracemalloc.get_traced_memory()[1] if numpy_based else None
+        tracemalloc.stop()
+        runners[name] = runner
+        results[name] = {"name": name, "label": CONTESTANTS[name], "same_init": runner.same_init,
+                         "note": runner.note, "memory_method": getattr(mem, "method", None),
+                         "peak_rss_mib": None if mem.delta is None else mem.delta / 2**20,
+                         "peak_traced_mib": None if traced is None else traced / 2**20}
+    log(f"{w.name}: timing {repeats} epochs of {', '.join(runners)}")
+    times = _median_times({k: r.epoch for k, r in runners.items()}, repeats)
+    for name, runner in runners.items():
+        loss, acc = evaluate(runner.weights(), data) if runner.weights else (None, None)
+        results[name] |= {"seconds_per_epoch": statistics.median(times[name]), "times": times[name],
+                          "epochs_trained": repeats + 1, "final_loss": loss, "final_accuracy": acc}
+    ours = results.get("glassnet", {}).get("seconds_per_epoch")
+    ratios = {k: ours / r["seconds_per_epoch"] for k, r in results.items()
+              if k != "glassnet" and ours and r.get("seconds_per_epoch")}
+    return {"name": w.name, "rows": rows, "layers": list(w.layers), "batch_size": w.batch_size,
+            "params": sum(a.size for a in init), "batches_per_epoch": -(-rows // w.batch_size),
+            "results": [results[k] for k in contestants if k in results], "ratios": ratios}
+
+
+def run_sweep(s: Sweep = SWEEP, *, quick=False, repeats=3, log=None) -> dict:
+    """Epoch time of glassnet and of the floor against width, then against batch size."""
+    log = log or (lambda msg: None)
+    rows = s.quick_rows if quick else s.rows
+    data, threads = make_data(rows, s.n_in, s.n_out), blas_threads()
+    out = {"rows": rows, "n_in": s.n_in, "n_out": s.n_out, "width_batch": s.width_batch,
+           "batch_width": s.batch_width, "width": [], "batch": []}
+    points = [("width", w, s.width_batch) for w in s.widths] + [("batch", b, s.batch_width) for b in s.batch_sizes]
+    for axis, value, batch in points:
+        width = value if axis == "width" else s.batch_width
+        layers = (s.n_in, width, width, s.n_out)
+        log(f"sweep: {axis} {value}")
+        init = glassnet_model(layers).get_weights()
+        runners = {k: BUILDERS[k](layers, batch, data, init, threads) for k in ("glassnet", "floor")}
+        for r in runners.values():
+            r.epoch()  # warm-up
+        times = _median_times({k: r.epoch for k, r in runners.items()}, repeats)
+        med = {k: statistics.median(t) for k, t in times.items()}
+        out[axis].append({axis: value, "glassnet": med["glassnet"], "floor": med["floor"],
+                          "ratio": med["glassnet"] / med["floor"]})
+    return out
+
+
+def run(workloads=("wide", "small", "deep", "sweep"), *, quick=False, repeats=None, sweep: Sweep | None = None,
+        log: Callable[[str], None] | None = None) -> dict:
+    """Run the named workloads (or :class:`Workload` objects; ``"sweep"`` for the sweep) into one report.
+
+    ``repeats`` defaults to 3 with ``quick`` and 5 without; ``quick`` uses each workload's ``quick_rows``.
+    """
+    repeats = (3 if quick else 5) if repeats is None else repeats
+    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
+        raise invalid_value("repeats", repeats, "a positive integer")
+    report = {"created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "quick": bool(quick), "repeats": int(repeats), "environment": None,
+              "settings": {"optimizer": f"Adam(lr={LR}, eps={EPS})", "dtype": "float32", "seed": SEED},
+              "workloads": [], "sweep": None}
+    for w in workloads:
+        if w == "sweep":
+            report["sweep"] = run_sweep(sweep or SWEEP, quick=quick, repeats=repeats, log=log)
+            continue
+        if not isinstance(w, Workload):
+            if w not in WORKLOADS:
+                raise ConfigError(f"Unknown workload {w!r}; valid workloads are: {', '.join(WORKLOADS)}, sweep")
+            w = WORKLOADS[w]
+        report["workloads"].append(run_workload(w, quick=quick, repeats=repeats, log=log))
+    report["environment"] = environment()  # now that the peers are loaded, threadpoolctl sees their pools
+    return report

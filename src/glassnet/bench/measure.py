@@ -1,0 +1,121 @@
+"""What the harness measures besides time: peak memory, BLAS threads, the environment."""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.metadata
+import os
+import platform
+import sys
+import threading
+
+import numpy as np
+
+__all__ = ["PeakRSS", "blas_threads", "environment"]
+
+
+def _statm_rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _vm_hwm() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("no VmHWM in /proc/self/status")
+
+
+class PeakRSS:
+    """Peak growth of the resident set over a ``with`` block, in bytes (``.delta``; None off Linux)."""
+
+    def __enter__(self):
+        self.delta, self._max, self._stop = None, 0, threading.Event()
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)  # give freed heap back so reuse does not hide growth
+        except (OSError, AttributeError):
+            pass
+        try:
+            self.base = _statm_rss()
+        except OSError:
+            self.base = None
+            return self
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # resets VmHWM to the current RSS
+            self.method = "VmHWM"
+        except OSError:
+            self.method = "statm sampling"
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.wait(0.001):
+            self._max = max(self._max, _statm_rss())
+
+    def __exit__(self, *exc):
+        if self.base is None:
+            return
+        if self.method == "VmHWM":
+            peak = _vm_hwm()
+        else:
+            self._stop.set()
+            self._thread.join()
+            peak = max(self._max, _statm_rss())
+        self.delta = max(peak - self.base, 0)
+
+
+def blas_threads() -> int:
+    """Threads of NumPy's BLAS as threadpoolctl reports them (the CPU count without threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return os.cpu_count() or 1
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    mine = [i for i in blas if _owner(i.get("filepath", "")) == "numpy"] or blas
+    return int(mine[0]["num_threads"]) if mine else os.cpu_count() or 1
+
+
+def _owner(filepath: str) -> str:
+    """The package whose wheel ships a shared library: .../site-packages/numpy.libs/x.so -> numpy."""
+    parts = filepath.replace(os.sep, "/").split("/")
+    if "site-packages" in parts and parts.index("site-packages") + 1 < len(parts):
+        return parts[parts.index("site-packages") + 1].removesuffix(".libs")
+    return os.path.basename(filepath)
+
+
+def environment() -> dict:
+    """Versions, CPU, BLAS libraries (threadpoolctl) and the environment variables that steer them."""
+    from .. import __version__
+
+    def version(dist):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+
+        libs = [{k: i.get(k) for k in ("user_api", "internal_api", "version", "architecture", "threading_layer",
+                                        "num_threads")} | {"loaded_by": _owner(i.get("filepath", ""))}
+                for i in threadpool_info()]
+    except ImportError:
+        libs = []
+    torch = sys.modules.get("torch")  # only if a contestant loaded it
+    torch_info = None if torch is None else {"threads": torch.get_num_threads(),
+                                             "mkl": torch.backends.mkl.is_available(),
+                                             "onednn": torch.backends.mkldnn.is_available()}
+    keys = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    return {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu,
+            "cpu_count": os.cpu_count(), "threads": blas_threads(), "numpy": np.__version__,
+            "glassnet": __version__, "torch": version("torch"), "scikit-learn": version("scikit-learn"),
+            "threadpools": libs, "torch_cpu": torch_info, "env": {k: os.environ.get(k) for k in keys}}

@@ -1,0 +1,126 @@
+"""The report as Markdown (for the README), JSON and PNG plots."""
+
+from __future__ import annotations
+
+import json
+from itertools import groupby
+from pathlib import Path
+
+from ..errors import ConfigError
+from .contestants import CONTESTANTS
+
+__all__ = ["plot", "to_markdown", "write_json"]
+
+
+def _fmt(x, spec=".3g", none="–"):
+    return none if x is None else format(x, spec)
+
+
+def _blas_line(env: dict) -> str:
+    blas = [t for t in env["threadpools"] if t["user_api"] == "blas" and t["loaded_by"] == "numpy"]
+    blas = blas or [t for t in env["threadpools"] if t["user_api"] == "blas"]
+    kernel = "unknown (no threadpoolctl)"
+    if blas:
+        kernel = f"{blas[0]['internal_api']} {blas[0]['version']}, {blas[0]['architecture']} kernel"
+    forced = ", ".join(f"{k}={v}" for k, v in env["env"].items() if v is not None and k.startswith("OPENBLAS_C"))
+    return f"NumPy BLAS: {kernel}" + (f" ({forced})" if forced else "")
+
+
+def _arch(rows: int, layers) -> str:
+    """``20000×64→(64)×10→10``: rows × the layer widths, a run of equal hidden widths written once."""
+    hidden = []
+    for width, run in groupby(layers[1:-1]):
+        n = len(list(run))
+        hidden += [f"({width})×{n}"] if n > 2 else [str(width)] * n
+    return f"{rows}×" + "→".join([str(layers[0]), *hidden, str(layers[-1])])
+
+
+def to_markdown(report: dict) -> str:
+    """The report as Markdown: how it was measured, one table per workload, and the sweep."""
+    env = report["environment"]
+    tc = env.get("torch_cpu")
+    torch = f"PyTorch {env['torch']}" + (f" (MKL {tc['mkl']}, oneDNN {tc['onednn']})" if tc else "")
+    machine = (f"CPU: {env['cpu']} ({env['cpu_count']} logical CPUs), {env['threads']} threads for every "
+               f"contestant. {_blas_line(env)}. NumPy {env['numpy']}, {torch}, "
+               f"scikit-learn {env['scikit-learn']}, Python {env['python']}.")
+    method = (f"Seconds per epoch: median of {report['repeats']} epochs after a warm-up epoch"
+              f"{' (--quick: fewer rows)' if report['quick'] else ''}; {report['settings']['optimizer']}, "
+              "float32, same data and initial weights. Peak RSS Δ: growth of the resident set over building "
+              "the model and its first epoch. Final loss/accuracy: one forward pass of the harness over the "
+              "whole training set, from each contestant's final weights.")
+    lines = [machine, "", method, ""]
+    for w in report["workloads"]:
+        title = (f"**{w['name']}**: {_arch(w['rows'], w['layers'])}, batch {w['batch_size']} "
+                 f"({w['batches_per_epoch']} batches/epoch, {w['params']:,} parameters)")
+        lines += [title, "",
+                  "| contestant | s/epoch | glassnet ÷ it | peak RSS Δ (MiB) | final loss | final accuracy |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for r in w["results"]:
+            if "skipped" in r:
+                lines.append(f"| {r['label']} | skipped: {r['skipped']} | | | | |")
+                continue
+            ratio = 1.0 if r["name"] == "glassnet" else w["ratios"].get(r["name"])
+            lines.append(f"| {r['label']} | {_fmt(r['seconds_per_epoch'], '.4g')} | {_fmt(ratio, '.2f')} | "
+                         f"{_fmt(r['peak_rss_mib'], '.1f')} | {_fmt(r['final_loss'], '.4f')} | "
+                         f"{_fmt(r['final_accuracy'], '.3f')} |")
+        lines.append("")
+    s = report.get("sweep")
+    if s:
+        title = (f"**sweep**: {_arch(s['rows'], (s['n_in'], 'w', 'w', s['n_out']))}; width w at batch "
+                 f"{s['width_batch']}, batch size at w = {s['batch_width']}")
+        lines += [title, "",
+                  "| axis | value | glassnet s/epoch | floor s/epoch | glassnet ÷ floor |",
+                  "|---|---:|---:|---:|---:|"]
+        for axis in ("width", "batch"):
+            lines += [f"| {axis} | {p[axis]} | {p['glassnet']:.4g} | {p['floor']:.4g} | {p['ratio']:.2f} |"
+                      for p in s[axis]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_json(report: dict, path) -> None:
+    Path(path).write_text(json.dumps(report, indent=2) + "\n")
+
+
+def plot(report: dict, path) -> list[Path]:
+    """Bar chart of s/epoch per workload at ``path``; the sweep (if run) beside it as ``<stem>-sweep.png``."""
+    try:
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import NullFormatter
+    except ImportError as e:
+        raise ConfigError("Plots need matplotlib: pip install 'glassnet[plot]'") from e
+    path, written = Path(path), []
+    ws = report["workloads"]
+    if ws:
+        fig = Figure(figsize=(4.2 * len(ws), 3.4), layout="constrained")
+        for ax, w in zip(fig.subplots(1, len(ws), squeeze=False)[0], ws):
+            done = [r for r in w["results"] if "seconds_per_epoch" in r]
+            secs = [r["seconds_per_epoch"] for r in done]
+            bars = ax.barh([r["label"] for r in done], secs,
+                           color=["C0" if r["name"] == "glassnet" else "C7" if r["name"] == "floor" else "C1"
+                                  for r in done])
+            ax.bar_label(bars, [f"{t:.3g} s" for t in secs], padding=3, fontsize=8)
+            ax.invert_yaxis()
+            ax.set_xlim(0, max(secs) * 1.35)
+            ax.set_title(f"{w['name']}: {_arch(w['rows'], w['layers'])}, batch {w['batch_size']}", fontsize=9)
+            ax.set_xlabel("seconds per epoch (lower is better)")
+        fig.savefig(path, dpi=120)
+        written.append(path)
+    s = report.get("sweep")
+    if s:
+        fig = Figure(figsize=(9, 3.6), layout="constrained")
+        for ax, axis in zip(fig.subplots(1, 2), ("width", "batch")):
+            xs = [p[axis] for p in s[axis]]
+            for who, style in (("glassnet", "o-"), ("floor", "s--")):
+                ax.plot(xs, [p[who] for p in s[axis]], style, label=CONTESTANTS[who])
+            ax.set(xscale="log", yscale="log", ylabel="seconds per epoch",
+                   xlabel="hidden width" if axis == "width" else "batch size",
+                   title=f"{s['rows']} rows, " + (f"batch {s['width_batch']}" if axis == "width"
+                                                  else f"width {s['batch_width']}"))
+            ax.set_xticks(xs, [str(x) for x in xs])
+            ax.yaxis.set_minor_formatter(NullFormatter())
+            ax.legend(fontsize=8)
+        sweep_path = path.with_name(path.stem + "-sweep" + path.suffix)
+        fig.savefig(sweep_path, dpi=120)
+        written.append(sweep_path)
+    return written

@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from .files import atomic_target
+from ..atomic import atomic_target
+from ..errors import ExportError
 from .html_page import PAGE, SCRIPT
 
 __all__ = ["COMPUTED_FILL", "INPUT_FILL", "to_html"]
@@ -72,7 +73,7 @@ def to_html(trace, path=None) -> str:
         script=SCRIPT,
     )
     if path is not None:
-        with atomic_target(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        with atomic_target(path, ExportError) as tmp, open(tmp, "w", encoding="utf-8") as f:
             f.write(doc)
     return doc
 

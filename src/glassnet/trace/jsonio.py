@@ -18,8 +18,8 @@ import os
 
 import numpy as np
 
+from ..atomic import atomic_target
 from ..errors import ExportError
-from .files import atomic_target
 from .records import Quantity, Step, Trace
 
 __all__ = ["FORMAT", "VERSION", "from_json", "to_json", "trace_from_dict", "trace_to_dict"]
@@ -61,7 +61,7 @@ def to_json(trace: Trace, path=None) -> str:
     """JSON text of ``trace``; also written atomically to ``path`` when given."""
     text = json.dumps(trace_to_dict(trace), ensure_ascii=False, allow_nan=False)
     if path is not None:
-        with atomic_target(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        with atomic_target(path, ExportError) as tmp, open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
     return text
 

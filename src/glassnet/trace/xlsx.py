@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..atomic import atomic_target
 from ..errors import ExportError
-from .files import atomic_target
 from .records import Quantity, Trace
 
 __all__ = ["COMPUTED_FILL", "INPUT_FILL", "count_cells", "to_xlsx"]
@@ -216,7 +216,7 @@ def to_xlsx(trace: Trace, path, max_cells: int = 200_000, *, cached_values: bool
     plan = _Plan(trace)
     if plan.cells() > max_cells:
         raise _too_big(plan, max_cells)
-    with atomic_target(path) as tmp:
+    with atomic_target(path, ExportError) as tmp:
         wb = xlsxwriter.Workbook(tmp)
         try:
             _Writer(wb, plan, cached_values).write()

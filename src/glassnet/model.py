@@ -133,10 +133,16 @@ class Sequential:
 
     def _fused_last(self):
         """The last layer when the loss's gradient can be fused with its activation, else None."""
+        key = (id(self.loss), len(self.layers))
+        if self.__dict__.get("_fused_key") != key:  # worked out once, not on every step
+            self._fused_key, self._fused = key, self._find_fused_last()
+        return self._fused
+
+    def _find_fused_last(self):
         if self.loss is None or self.loss.fused_activation is None or not self.layers:
             return None
         last = self.layers[-1]
-        act = last.activation if isinstance(last, Dense) else last
+        act = last.activation if hasattr(last, "backward_z") else last  # Dense, Conv1D, Conv2D
         if isinstance(act, Activation) and act.key == self.loss.fused_activation:
             return last
         return None
@@ -153,7 +159,7 @@ class Sequential:
         layers = self.layers
         if fused is not None:
             dz = self.loss.fused_backward(a, y)
-            dy = fused.backward_z(dz) if isinstance(fused, Dense) else dz
+            dy = fused.backward_z(dz) if hasattr(fused, "backward_z") else dz
             layers = layers[:-1]
         else:
             dy = self.loss.backward(a, y)

@@ -290,12 +290,12 @@ class Adam(Optimizer):
         tmp -= v
         tmp *= f(1 - self.beta2)
         v += tmp
-        # p -= (lr/bc1) · m / (sqrt(v)/sqrt(bc2) + eps)
+        # p -= lr · m̂ / (sqrt(v̂) + eps), with both bias corrections folded into two scalars:
+        #    = (lr·sqrt(bc2)/bc1) · m / (sqrt(v) + eps·sqrt(bc2))
         np.sqrt(v, out=tmp)
-        tmp *= f(1 / math.sqrt(bc2))
-        tmp += f(self.epsilon)
+        tmp += f(self.epsilon * math.sqrt(bc2))
         np.divide(m, tmp, out=tmp)
-        tmp *= f(lr / bc1)
+        tmp *= f(float(lr) * math.sqrt(bc2) / bc1)
         p -= tmp
 
     def _extra_config(self):

@@ -98,8 +98,14 @@ class ReLU(Activation):
     def slope(self, z, a):
         return (z > 0).astype(z.dtype)
 
+    def forward(self, x, training=False):
+        self.z = x
+        self.mask = x > 0  # kept for backward: multiplying by it is cheaper than np.where
+        self.a = np.multiply(x, self.mask)
+        return self.a
+
     def backward(self, dy):
-        return np.where(self.z > 0, dy, 0).astype(dy.dtype, copy=False)
+        return np.multiply(dy, self.mask)
 
 
 class LeakyReLU(Activation):

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import struct
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -24,6 +27,36 @@ FORMAT, VERSION = "glassnet-model", 1
 
 def _layer_config(layer) -> dict:
     return {"class": type(layer).__name__, "config": layer.get_config()}
+
+
+def _is_layer_entry(value) -> bool:
+    return isinstance(value, dict) and set(value) == {"class", "config"} and isinstance(value["config"], dict)
+
+
+def layer_from_config(entry: dict):
+    """Rebuild a layer from ``{"class": ..., "config": ...}`` (as :func:`_layer_config` writes it).
+
+    Nested entries are rebuilt first: an ``activation`` dict, and lists of layer entries such as a
+    Residual block's ``main`` and ``shortcut``.
+    """
+    from .layers import LAYERS
+    from .layers.activations import ACTIVATIONS
+
+    cls = LAYERS.get(entry["class"])
+    if cls is None:
+        raise ConfigError(f"unknown layer class {entry['class']!r}")
+    cfg = dict(entry["config"])
+    act = cfg.get("activation")
+    if isinstance(act, dict):
+        act = dict(act)
+        act_cls = {c.__name__: c for c in ACTIVATIONS.values()}.get(act.pop("class", None))
+        if act_cls is None:
+            raise ConfigError(f"unknown activation in {entry!r}")
+        cfg["activation"] = act_cls(**act)
+    for key, value in cfg.items():
+        if isinstance(value, list) and value and all(_is_layer_entry(v) for v in value):
+            cfg[key] = [layer_from_config(v) for v in value]
+    return cls(**cfg)
 
 
 def model_config(model) -> dict:
@@ -42,6 +75,7 @@ def model_config(model) -> dict:
         "metrics": [name for name, _ in model.metrics],
         "rng_state": model.rng.bit_generator.state,
         "metadata": _metadata(model),
+        "training": _training_config(model),
     }
 
 
@@ -65,6 +99,9 @@ def _arrays(model) -> dict[str, np.ndarray]:
     if model.optimizer is not None:
         for k, v in model.optimizer.state.items():
             arrays[f"optimizer/{k}"] = v
+    training = getattr(model, "_training", None)
+    if training is not None and training.batch and training.order is not None:
+        arrays["training/order"] = training.order  # the row order of the epoch in progress
     return arrays
 
 
@@ -84,8 +121,6 @@ def _bad(path, why) -> ModelFileError:
 
 def load_model(path):
     """Read a model written by :func:`save_model`; raises ModelFileError for anything else."""
-    from .layers import LAYERS
-    from .layers.activations import ACTIVATIONS
     from .losses import LOSSES
     from .model import Sequential
     from .optimizers import get_optimizer
@@ -109,31 +144,13 @@ def load_model(path):
                 raise _bad(path, f"format version {config.get('version')!r}; this glassnet reads version {VERSION}")
             arrays = {}
             for name in names - {"config.json"}:
-                if not name.endswith(".npy") or ".." in name or name.startswith("/"):
-                    raise _bad(path, f"unexpected member {name!r}")
-                arr = np.lib.format.read_array(io.BytesIO(zf.read(name)), allow_pickle=False)
-                if arr.dtype.kind not in "fiub":
-                    raise _bad(path, f"array {name!r} has dtype {arr.dtype}")
-                arrays[name[:-4]] = arr
+                arrays[name[:-4]] = _read_member(zf, name, path)
         except GlassnetError:
             raise
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, UnicodeDecodeError, KeyError, TypeError) as e:
+        except _ARCHIVE_ERRORS as e:
             raise _bad(path, f"{type(e).__name__}: {e}") from None
     try:
-        layers = []
-        for entry in config["layers"]:
-            cls = LAYERS.get(entry["class"])
-            if cls is None:
-                raise _bad(path, f"unknown layer class {entry['class']!r}")
-            cfg = dict(entry["config"])
-            act = cfg.get("activation")
-            if isinstance(act, dict):
-                act = dict(act)
-                act_cls = {c.__name__: c for c in ACTIVATIONS.values()}.get(act.pop("class", None))
-                if act_cls is None:
-                    raise _bad(path, f"unknown activation in {entry!r}")
-                cfg["activation"] = act_cls(**act)
-            layers.append(cls(**cfg))
+        layers = [layer_from_config(entry) for entry in config["layers"]]
         model = Sequential(layers, seed=config.get("seed"), dtype=config["dtype"], name=config.get("name"))
         metadata = config.get("metadata") or {}
         if not isinstance(metadata, dict):
@@ -167,10 +184,76 @@ def load_model(path):
                     if arr.shape != model.optimizer.state[k].shape:
                         raise _bad(path, f"optimizer state {k} has shape {arr.shape}")
                     model.optimizer.state[k][...] = arr
+        model._training = _training_from_config(config.get("training"), arrays.get("training/order"), path)
     except GlassnetError as e:
         if isinstance(e, ModelFileError):
             raise
         raise _bad(path, str(e)) from None
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+    except _CONFIG_ERRORS as e:
         raise _bad(path, f"invalid config ({type(e).__name__}: {e})") from None
     return model
+
+
+# -- safe reading of archive members ----------------------------------------------------------------------
+
+#: what zipfile, json and the npy header parser raise on a damaged archive (a flipped bit can turn a stored
+#: member into an "encrypted" or "compressed with method 99" one; deeply nested JSON is a RecursionError)
+_ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, KeyError, TypeError,
+                   NotImplementedError, RuntimeError, OverflowError, MemoryError, zlib.error, struct.error)
+#: what rebuilding a model from a well-formed but wrong config raises (an absurd shape is a MemoryError)
+_CONFIG_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, MemoryError,
+                  RecursionError, ZeroDivisionError)
+
+
+def _read_member(zf: zipfile.ZipFile, name: str, path) -> np.ndarray:
+    """One ``.npy`` member as an array of numbers, checked before anything is allocated.
+
+    Only uncompressed members are read (save_model writes no other kind), so a member's size is bounded
+    by the file's; the npy header must be version 1 or 2, describe numbers (never objects: nothing is
+    ever unpickled) and announce exactly the bytes that follow it.
+    """
+    if not name.endswith(".npy") or ".." in name or name.startswith("/") or "\\" in name or "\0" in name:
+        raise _bad(path, f"unexpected member {name!r}")
+    info = zf.getinfo(name)
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise _bad(path, f"member {name!r} is compressed (method {info.compress_type}); "
+                         "glassnet model files hold uncompressed members")
+    data = zf.read(name)
+    f = io.BytesIO(data)
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        raise _bad(path, f"array {name!r} has npy format version {version}")
+    if dtype.hasobject or dtype.kind not in "fiub" or dtype.fields is not None or dtype.subdtype is not None:
+        raise _bad(path, f"array {name!r} has dtype {dtype}; expected numbers")
+    if any(d < 0 for d in shape):
+        raise _bad(path, f"array {name!r} has shape {shape}")
+    count = math.prod(shape)
+    if len(data) - f.tell() != count * dtype.itemsize:
+        raise _bad(path, f"array {name!r} of shape {shape} and dtype {dtype} needs {count * dtype.itemsize} "
+                         f"bytes; the member holds {len(data) - f.tell()}")
+    arr = np.frombuffer(data, dtype=dtype, count=count, offset=f.tell())
+    return arr.reshape(shape[::-1]).transpose() if fortran else arr.reshape(shape)
+
+
+# -- where training stands (checkpoints) ------------------------------------------------------------------
+
+
+def _training_config(model) -> dict | None:
+    training = getattr(model, "_training", None)
+    return None if training is None else training.to_config()
+
+
+def _training_from_config(section, order, path):
+    """The TrainingState a file's ``"training"`` section describes (None in files written before fit)."""
+    if section is None:
+        return None
+    from .training import TrainingState
+
+    try:
+        return TrainingState.from_config(section, order)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise _bad(path, f"invalid training section ({type(e).__name__}: {e})") from None

@@ -16,7 +16,7 @@ from ..errors import GlassnetError
 __all__ = ["main", "build_parser", "COMMANDS"]
 
 #: modules under glassnet.cli, in the order ``glassnet --help`` lists them
-COMMANDS = ["demo", "train", "predict", "evaluate", "gradcheck", "trace", "bench"]
+COMMANDS = ["demo", "train", "predict", "evaluate", "gradcheck", "trace", "tsc", "bench"]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,7 +1,8 @@
-"""Data in and out of glassnet: validation, labels, batches, CSV files and generated toy sets."""
+"""Data in and out of glassnet: validation, labels, batches, CSV and UCR files, generated toy sets."""
 
 from .csv import Table, read_csv, write_csv
 from .toy import article, blobs, moons, sine, spiral, xor
+from .ucr import UCRData, aeon_ucr_path, load_ucr
 from .validate import (
     batches,
     check_array,
@@ -16,6 +17,8 @@ from .validate import (
 
 __all__ = [
     "Table",
+    "UCRData",
+    "aeon_ucr_path",
     "article",
     "batches",
     "blobs",
@@ -25,6 +28,7 @@ __all__ = [
     "check_positive_int",
     "decode_labels",
     "encode_labels",
+    "load_ucr",
     "moons",
     "one_hot",
     "read_csv",

@@ -7,8 +7,10 @@ step. Chromium and Playwright are required: without them these tests fail, they 
 """
 
 import math
+import os
 import re
 import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -83,8 +85,12 @@ def page(browser, article, tmp_path_factory):
     article.to_html(path)
     opened = Page(browser, path)
     yield opened
-    opened.page.screenshot(path=str(path.with_suffix(".png")), full_page=True)
-    print(f"screenshot of the HTML trace: {path.with_suffix('.png')}")
+    # kept as a test artifact (CI can collect test-artifacts/; it is git-ignored)
+    artifacts = Path(os.environ.get("GLASSNET_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    shot = artifacts / "article-trace.png"
+    opened.page.screenshot(path=str(shot), full_page=True)
+    print(f"screenshot of the HTML trace: {shot}")
     opened.page.close()
 
 

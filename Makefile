@@ -37,6 +37,11 @@ system-deps:
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
+# The fuzzers with many more examples (hypothesis profile "fuzz"), and the slow tests (training from a
+# 1 GB memory-mapped file); prints how many inputs the fuzzers tried and the memory measured.
+fuzz: $(STAMP)
+	GLASSNET_SLOW=1 HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/robustness tests/data/test_csv.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 
 import numpy as np
 
-from .errors import ConfigError, invalid_value
+from .errors import ConfigError, GlassnetWarning, invalid_value
 
 __all__ = [
     "Callback",
@@ -33,11 +34,15 @@ class Callback:
 
 
 class History(Callback):
-    """Per-epoch logs: ``history.history["loss"]``, ``["val_accuracy"]``, ...; ``history.epoch``."""
+    """Per-epoch logs: ``history.history["loss"]``, ``["val_accuracy"]``, ...; ``history.epoch``.
+
+    ``history.interrupted`` is True when Ctrl-C stopped ``fit`` before its last epoch.
+    """
 
     def __init__(self) -> None:
         self.history: dict[str, list[float]] = {}
         self.epoch: list[int] = []
+        self.interrupted = False
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(epoch)
@@ -183,13 +188,37 @@ class ReduceLROnPlateau(_Monitor):
 
 
 class ModelCheckpoint(Callback):
-    """Save the model every ``every`` epochs, or when ``monitor`` improves with ``save_best_only``."""
+    """Save the model every ``every`` epochs, or when ``monitor`` improves with ``save_best_only``.
+
+    The file is a model file (written atomically: a crash leaves the previous checkpoint whole) that also
+    holds everything needed to continue: optimizer state, the random generator's state, the epoch and
+    the history. ``model.fit(X, y, epochs=E, resume_from=path)`` picks up from it and ends bit for bit
+    where an uninterrupted run of E epochs would. When Ctrl-C stops ``fit``, the checkpoint is written
+    once more, at the batch where training stopped, so that nothing trained is lost.
+
+    ``path`` may hold ``{epoch}`` and log names (``"ckpt-{epoch:03d}-{val_loss:.3f}.glassnet"``).
+    """
 
     def __init__(self, path, every: int = 1, save_best_only=False, monitor="val_loss", mode="auto"):
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
             raise invalid_value("every", every, "a positive integer")
-        self.path, self.every, self.save_best_only = os.fspath(path), every, save_best_only
+        try:
+            self.path = os.fspath(path)
+        except TypeError:
+            raise invalid_value("path", path, "a file name (str or path-like)") from None
+        self.every, self.save_best_only = int(every), save_best_only
         self._monitor = _Monitor(monitor, mode, 0.0)
+        self.last_saved: str | None = None
+
+    def _save(self, epoch, logs):
+        values = {k: np.round(v, 6) for k, v in (logs or {}).items()}
+        try:
+            path = self.path.format(epoch=epoch, **values)
+        except (KeyError, IndexError, ValueError) as e:
+            raise ConfigError(f"ModelCheckpoint path {self.path!r} names {e}, which is not in the logs; "
+                              f"available: epoch, {', '.join(values)}") from None
+        self.model.save(path)
+        self.last_saved = path
 
     def on_epoch_end(self, epoch, logs=None):
         if self.save_best_only:
@@ -199,4 +228,23 @@ class ModelCheckpoint(Callback):
             self._monitor.best = value
         elif (epoch + 1) % self.every:
             return
-        self.model.save(self.path.format(epoch=epoch + 1, **{k: np.round(v, 6) for k, v in (logs or {}).items()}))
+        self._save(epoch + 1, logs)
+
+    def on_train_end(self, logs=None):
+        history = getattr(self.model, "history", None)
+        if not getattr(history, "interrupted", False) or self.save_best_only:
+            return
+        last = {k: v[-1] for k, v in history.history.items() if v}  # for names like {loss} in the path
+        try:
+            self._save(self.model._training.epoch + 1, last)
+        except ConfigError as e:
+            warnings.warn(GlassnetWarning(f"ModelCheckpoint could not save the interrupted run: {e}"), stacklevel=2)
+
+
+def __getattr__(name):
+    # HealthMonitor lives in glassnet.health (which imports this module); reachable here as a callback
+    if name == "HealthMonitor":
+        from .health import HealthMonitor
+
+        return HealthMonitor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

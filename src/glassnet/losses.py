@@ -39,7 +39,7 @@ class Loss:
         Called once per ``fit``/``evaluate`` on all targets, not per batch.
         """
         y_true = np.asarray(y_true, dtype=dtype)
-        if y_true.ndim == len(pred_shape) - 1 and pred_shape[-1] == 1:
+        if y_true.shape == tuple(pred_shape[:-1]) and pred_shape[-1] == 1:  # (N,) for outputs (N, 1)
             y_true = y_true.reshape(pred_shape)
         if y_true.shape != tuple(pred_shape):
             raise ShapeError(
@@ -174,6 +174,11 @@ class SparseCategoricalCrossEntropy(CategoricalCrossEntropy):
         if y.ndim != 1 or y.shape[0] != pred_shape[0]:
             raise ShapeError(
                 f"Loss {self.key!r} expects integer labels of shape ({pred_shape[0]},); received shape {y.shape}"
+            )
+        if len(pred_shape) != 2:  # one label per row needs one row of class scores per row
+            raise ShapeError(
+                f"Loss {self.key!r} expects model outputs of shape (samples, classes); the model's outputs "
+                f"have shape {tuple(pred_shape)}"
             )
         if not np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_:
             raise DataError(f"Loss {self.key!r} expects integer class labels; received dtype {y.dtype}")

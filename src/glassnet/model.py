@@ -14,6 +14,7 @@ from typing import Iterable
 import numpy as np
 
 from .backend import as_dtype, make_rng
+from .data.validate import check_positive_int
 from .errors import ConfigError, DivergenceError, NotBuiltError, ShapeError
 from .layers.activations import Activation
 from .layers.base import Layer
@@ -55,6 +56,7 @@ class Sequential:
         self.metrics: list[tuple[str, callable]] = []
         self.stop_training = False
         self.history = None
+        self._training = None  # where the last fit stands (training.TrainingState); saved with the model
         #: JSON-able facts about the model that its file keeps (e.g. the CLI's class list and feature names)
         self.metadata: dict = {}
 
@@ -215,26 +217,33 @@ class Sequential:
     # -- training, inference -----------------------------------------------------------------------------
     def fit(self, X, y, epochs: int = 1, batch_size: int | None = None, shuffle: bool = True,
             validation_data=None, validation_split: float = 0.0, callbacks=None, verbose: int = 1,
-            initial_epoch: int = 0):
+            initial_epoch: int = 0, resume_from=None, health=False):
         """Train for ``epochs`` epochs; returns a :class:`~glassnet.callbacks.History`.
 
         ``batch_size=None`` is full-batch gradient descent (the tutorial), 1 is stochastic, k is
         mini-batch. ``validation_split`` holds out the last fraction of rows, as Keras does.
+
+        ``resume_from`` continues from a checkpoint file (:class:`~glassnet.callbacks.ModelCheckpoint`):
+        its weights, optimizer and generator state replace the model's and training goes on from the
+        batch where it was written, up to ``epochs`` in total (as in Keras); the returned history holds
+        every epoch. ``health=True`` adds a :class:`~glassnet.health.HealthMonitor`. Ctrl-C stops at the
+        next batch boundary and returns the history so far, with ``history.interrupted = True``.
         """
         from .training import fit
 
         return fit(self, X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                    validation_data=validation_data, validation_split=validation_split,
-                   callbacks=callbacks, verbose=verbose, initial_epoch=initial_epoch)
+                   callbacks=callbacks, verbose=verbose, initial_epoch=initial_epoch,
+                   resume_from=resume_from, health=health)
 
     def predict(self, X, batch_size: int | None = None) -> np.ndarray:
         """The network's output for ``X`` (inference mode: dropout off)."""
-        from .training import check_inputs, iterate
+        from .training import check_inputs, predict_prepared
 
         self._require_built("predict()")
-        X = check_inputs(self, X)
-        out = [self.forward(X[s], training=False).copy() for s in iterate(len(X), batch_size)]
-        return out[0] if len(out) == 1 else np.concatenate(out)
+        if batch_size is not None:
+            check_positive_int("batch_size", batch_size)
+        return predict_prepared(self, check_inputs(self, X), batch_size)
 
     def evaluate(self, X, y, batch_size: int | None = None) -> dict[str, float]:
         """``{"loss": ..., <metric>: ...}`` on (X, y), in inference mode."""
@@ -242,6 +251,8 @@ class Sequential:
 
         self._require_built("evaluate()")
         self._require_compiled("evaluate()")
+        if batch_size is not None:
+            check_positive_int("batch_size", batch_size)
         X = check_inputs(self, X)
         return evaluate_prepared(self, X, check_targets(self, X, y), batch_size)
 

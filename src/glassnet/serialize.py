@@ -3,6 +3,10 @@
 Saving writes a temporary file beside the target, flushes and fsyncs it, then renames it over the
 target, so a crash leaves either the old file or the new one. Loading reads arrays with
 ``allow_pickle=False`` and checks every name, shape and dtype against the config.
+
+A model saved during or after ``fit`` also holds a ``"training"`` section (epoch, batch, history; see
+``training.TrainingState``) and, when stopped mid-epoch, ``training/order.npy``: what
+``fit(..., resume_from=path)`` needs to continue bit for bit. Files without it load as before.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 import math
 import os
 import struct
+import warnings
 import zipfile
 import zlib
 
@@ -130,8 +135,8 @@ def load_model(path):
         raise ModelFileError(f"{path}: no such model file")
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-        raise _bad(path, f"not a zip archive ({e})") from None
+    except _ARCHIVE_ERRORS as e:
+        raise _bad(path, f"not a zip archive ({type(e).__name__}: {e})") from None
     with zf:
         try:
             names = set(zf.namelist())
@@ -212,7 +217,7 @@ def _read_member(zf: zipfile.ZipFile, name: str, path) -> np.ndarray:
     by the file's; the npy header must be version 1 or 2, describe numbers (never objects: nothing is
     ever unpickled) and announce exactly the bytes that follow it.
     """
-    if not name.endswith(".npy") or ".." in name or name.startswith("/") or "\\" in name or "\0" in name:
+    if not name.endswith(".npy") or ".." in name or name.startswith("/") or "\\" in name or "\x00" in name:
         raise _bad(path, f"unexpected member {name!r}")
     info = zf.getinfo(name)
     if info.compress_type != zipfile.ZIP_STORED:
@@ -220,13 +225,20 @@ def _read_member(zf: zipfile.ZipFile, name: str, path) -> np.ndarray:
                          "glassnet model files hold uncompressed members")
     data = zf.read(name)
     f = io.BytesIO(data)
-    version = np.lib.format.read_magic(f)
-    if version == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-    elif version == (2, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-    else:
-        raise _bad(path, f"array {name!r} has npy format version {version}")
+    try:
+        version = np.lib.format.read_magic(f)
+        with warnings.catch_warnings():  # a damaged header can be Python text that warns ("invalid escape")
+            warnings.simplefilter("ignore")
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise _bad(path, f"array {name!r} has npy format version {version}")
+    except GlassnetError:
+        raise
+    except Exception as e:  # noqa: BLE001 -- the header is Python literal text; its parser refuses garbage many ways
+        raise _bad(path, f"array {name!r} has an unreadable npy header ({type(e).__name__}: {e})") from None
     if dtype.hasobject or dtype.kind not in "fiub" or dtype.fields is not None or dtype.subdtype is not None:
         raise _bad(path, f"array {name!r} has dtype {dtype}; expected numbers")
     if any(d < 0 for d in shape):

@@ -14,9 +14,9 @@ import time
 
 import numpy as np
 
-from ..callbacks import Callback, ProgressBar
+from ..callbacks import Callback, ModelCheckpoint, ProgressBar
 from ..data import encode_labels, train_val_split
-from ..errors import DataError, invalid_value
+from ..errors import ConfigError, DataError, invalid_value
 from ..layers import Dense
 from ..model import Sequential
 from ..optimizers import OPTIMIZERS, get_optimizer
@@ -84,6 +84,20 @@ def add_parser(subparsers) -> None:
         help="seeds initialization, shuffling and the validation split (default: 0)",
     )
     p.add_argument("--save", required=True, metavar="FILE", help="where to write the trained model")
+    p.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="write a checkpoint (weights, optimizer and generator state, epoch, history) here every "
+        "--checkpoint-every epochs, and when Ctrl-C stops training; continue it with --resume FILE",
+    )
+    p.add_argument(
+        "--checkpoint-every", type=int, default=1, metavar="N", help="epochs between checkpoints (default: 1)"
+    )
+    p.add_argument(
+        "--resume",
+        metavar="FILE",
+        help="continue from a checkpoint written with the same data and options; --epochs is the total",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object (no progress bar)")
     p.set_defaults(func=run)
 
@@ -139,6 +153,24 @@ def describe(model) -> str:
     return " → ".join(parts)
 
 
+def _interrupted(args, model, rows: int, batch_size: int) -> int:
+    """Ctrl-C stopped training: keep what was trained in a checkpoint, say where and how to continue."""
+    path = args.checkpoint or f"{args.save}.checkpoint"
+    if not args.checkpoint:  # ModelCheckpoint has already written --checkpoint
+        model.save(path)
+    state = model._training
+    per_epoch = -(-rows // batch_size)
+    where = f"epoch {state.epoch + 1}, batch {state.batch} of {per_epoch}" if state.batch else f"epoch {state.epoch}"
+    if args.json:
+        c.print_json({"interrupted": True, "epoch": state.epoch, "batch": state.batch, "checkpoint": path})
+    print(
+        f"glassnet train: interrupted after {where}; checkpoint written to {path}\n"
+        f"continue with the same command and --resume {path}",
+        file=sys.stderr,
+    )
+    return 130
+
+
 def run(args) -> int:
     hidden = parse_layers(args.layers)
     epochs = c.positive_int("--epochs", args.epochs)
@@ -146,6 +178,11 @@ def run(args) -> int:
     lr = None if args.lr is None else c.positive_float("--lr", args.lr)
     split = None if args.validation_split is None else c.fraction("--validation-split", args.validation_split)
     seed = c.non_negative_int("--seed", args.seed)
+    every = c.positive_int("--checkpoint-every", args.checkpoint_every)
+    if every != 1 and not args.checkpoint:
+        raise ConfigError("--checkpoint-every goes with --checkpoint FILE")
+    if args.checkpoint:
+        c.check_output_path(args.checkpoint, "--checkpoint")
     # an unknown name: get_optimizer raises the error that lists the valid ones
     opt_cls = OPTIMIZERS.get(args.optimizer.lower()) or type(get_optimizer(args.optimizer))
     optimizer = opt_cls() if lr is None else opt_cls(learning_rate=lr)
@@ -215,7 +252,9 @@ def run(args) -> int:
         print(f"model: {describe(model)}; loss {loss}; {optimizer!r}; {model.count_params():,} parameters")
 
     callbacks = [] if args.json else [ProgressBar(file=sys.stderr)]
-    if task == "regression":
+    if args.checkpoint:  # braces in a file name are not format fields here
+        callbacks.insert(0, ModelCheckpoint(args.checkpoint.replace("{", "{{").replace("}", "}}"), every=every))
+    if task == "regression":  # first: logs, history and checkpoints are all in the target's units
         callbacks.insert(0, _TargetUnits(meta["target_std"]))
     start = time.perf_counter()
     history = model.fit(
@@ -227,12 +266,12 @@ def run(args) -> int:
         validation_data=validation,
         callbacks=callbacks,
         verbose=0,
+        resume_from=args.resume,
     )
     seconds = time.perf_counter() - start
+    if history.interrupted:
+        return _interrupted(args, model, len(X), batch_size)
     t_std = meta.get("target_std", 1.0)
-    history.history = {
-        k: [c.in_target_units(k, v, t_std) for v in vals] for k, vals in history.history.items()
-    }
 
     final = {k: c.in_target_units(k, v, t_std) for k, v in model.evaluate(X, y).items()}
     if validation:

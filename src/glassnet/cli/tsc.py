@@ -75,6 +75,9 @@ def run(args) -> int:
                             "tsc needs labelled series")
 
     N, T, C = train.X.shape
+    if test.X.shape[1:] != (T, C):
+        raise DataError(f"--test {test.path} holds series of length {test.X.shape[1]} with {test.X.shape[2]} "
+                        f"channel(s) but --train {train.path} holds length {T} with {C}; they must agree")
     if not args.json:
         classes = ", ".join(map(str, train.classes.tolist()))
         how = {"train": "with the training set's mean and std", "series": "per series", None: "not"}[znorm]

@@ -21,6 +21,7 @@ Every error names the file and the line as an editor counts it (1-based).
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from ..backend import DEFAULT_DTYPE, as_dtype
 from ..errors import ConfigError, DataError, invalid_value
 from .csv import _decode
 
-__all__ = ["UCRData", "load_ucr", "aeon_ucr_path"]
+__all__ = ["UCRData", "aeon_ucr_path", "load_ucr"]
 
 _MISSING = {"?", "nan"}
 _COMMENT = ("#", "%")
@@ -156,7 +157,7 @@ def _flag(key: str, value: str, line: int, path: str) -> bool:
 
 def _read_header(lines, path) -> tuple[dict, int]:
     """The header as a dict (lower-case keys) and the index in `lines` of the first series after @data."""
-    header: dict[str, Any] = {}
+    header: dict[str, Any] = {"lines": {}}  # "lines": the line each key was read from, for messages
     for k, (n, s) in enumerate(lines):
         if s.startswith(_COMMENT):
             continue
@@ -165,23 +166,23 @@ def _read_header(lines, path) -> tuple[dict, int]:
                 f"line {n} of {path}: {s[:40]!r} comes before @data; expected header lines (@key value) "
                 "ending with a @data line, then the series"
             )
-        key, _, value = s[1:].partition(" ")
-        key, value = key.lower(), value.strip()
+        spelled, _, value = s[1:].partition(" ")
+        key, value = spelled.lower(), value.strip()
         if key == "data":
             return header, k + 1
         if key in ("timestamps", "missing", "univariate", "equallength", "targetlabel"):
-            header[key] = _flag(key, value, n, path)
+            header[key] = _flag(spelled, value, n, path)
         elif key in ("serieslength", "dimensions"):
             if not value.isdigit() or int(value) < 1:
-                raise DataError(f"line {n} of {path}: @{key} must be a positive integer; received {value!r}")
+                raise DataError(f"line {n} of {path}: @{spelled} must be a positive integer; received {value!r}")
             header[key] = int(value)
         elif key == "classlabel":
             words = value.split()
-            header[key] = _flag(key, value, n, path)
+            header[key] = _flag(spelled, value, n, path)
             header["classes"] = words[1:] if header[key] else None
         else:  # @problemName and keys this reader does not need
             header[key] = value
-        header.setdefault("lines", {})[key] = n
+        header["lines"][key] = n
     raise DataError(
         f"line {lines[-1][0]} of {path}: the file ends without a @data line; expected the header "
         "(@problemName, @classLabel, ...) to end with @data, followed by one series per line"
@@ -189,27 +190,29 @@ def _read_header(lines, path) -> tuple[dict, int]:
 
 
 def _values(cells: list[str], line: int, dim: int, path: str, missing_ok: bool) -> list[float]:
+    """The numbers of one dimension of one series; ``?``/``NaN`` are NaN where missing values are allowed."""
     try:
         out = list(map(float, cells))
+        if all(map(math.isfinite, out)):
+            return out
     except ValueError:
-        out = []
-        for j, cell in enumerate(cells):
-            try:
-                out.append(float(cell))
-            except ValueError:
-                if cell.strip().lower() in _MISSING and missing_ok:
-                    out.append(np.nan)
-                    continue
-                where = f"value {j + 1}" + (f" of dimension {dim}" if dim else "")
-                hint = "; the file does not declare @missing true" if cell.strip() == "?" else ""
-                raise DataError(
-                    f"line {line} of {path}: {cell.strip()!r} ({where}) is not a number{hint}"
-                ) from None
-    bad = [j for j, v in enumerate(out) if not np.isfinite(v) and not (missing_ok and np.isnan(v))]
-    if bad:
-        j = bad[0]
-        where = f"value {j + 1}" + (f" of dimension {dim}" if dim else "")
-        raise DataError(f"line {line} of {path}: {cells[j].strip()!r} ({where}) is not a finite number")
+        pass
+    out = []
+    for j, cell in enumerate(cells):
+        where = f"line {line} of {path}: {cell.strip()!r} (value {j + 1}" + (f" of dimension {dim})" if dim else ")")
+        try:
+            v = float(cell)
+        except ValueError:
+            v = None
+        if cell.strip().lower() in _MISSING:
+            if not missing_ok:
+                raise DataError(f"{where} marks a missing value, but the file does not declare @missing true")
+            v = math.nan
+        elif v is None:
+            raise DataError(f"{where} is not a number")
+        elif not math.isfinite(v):
+            raise DataError(f"{where} is not a finite number")
+        out.append(v)
     return out
 
 
@@ -241,7 +244,7 @@ def _read_ts(lines, path):
         series.append(dims)
         lines_of.append(n)
     if not series:
-        raise DataError(f"{path} has no series after @data (line {lines[start - 1][0]})")
+        raise DataError(f"line {lines[start - 1][0]} of {path}: no series after @data; expected one per line")
     _check_dims(series, lines_of, declared_dims, header, path)
     _check_lengths(series, lines_of, header, path)
     return series, (labels if labelled else None), lines_of, header

@@ -8,6 +8,7 @@ codes with :func:`encode_labels` and checked against the classes a model was tra
 
 from __future__ import annotations
 
+import mmap
 import numbers
 from collections.abc import Iterator
 from typing import Any
@@ -25,6 +26,7 @@ __all__ = [
     "check_positive_int",
     "decode_labels",
     "encode_labels",
+    "memory_map",
     "one_hot",
     "train_val_split",
 ]
@@ -121,7 +123,9 @@ def check_array(
     name : str, default "X"
         How messages call the array.
     dtype : {"float32", "float64"}, default float32
-        The dtype of the result. An array that already has it and is C-contiguous is returned as is.
+        The dtype of the result. An array that already has it and is C-contiguous is returned as is (a
+        view, never a copy): a memory-mapped file (``np.load(path, mmap_mode="r")``) stays on disk, and
+        its finiteness is checked chunk by chunk.
     min_ndim, max_ndim : int
         Allowed number of dimensions (``max_ndim=None``: no upper bound).
     allow_empty : bool, default False
@@ -187,9 +191,8 @@ def check_array(
 
     with np.errstate(over="ignore"):  # an overflow becomes inf and is reported below
         out = np.ascontiguousarray(src, dtype=dt)
-    finite = np.isfinite(out)
-    if not finite.all():
-        index = tuple(np.argwhere(~finite)[0])
+    index = _first_non_finite(out)
+    if index is not None:
         if np.isfinite(src[index]):
             raise DataError(
                 f"{name} has value {_short_repr(src[index])} at {_where(index)} that does not fit in {dt} "
@@ -198,6 +201,38 @@ def check_array(
         bad = "NaN" if np.isnan(src[index]) else ("inf" if src[index] > 0 else "-inf")
         raise DataError(f"{name} contains {bad} at {_where(index)}; expected finite numbers")
     return out
+
+
+def memory_map(a: Any) -> np.memmap | None:
+    """The ``numpy.memmap`` whose file mapping `a` views, or None (also for copy-on-write ``mode="c"``).
+
+    Its pages may be dropped from memory (``madvise(MADV_DONTNEED)``) once read: they come back from the
+    file, or the kernel's page cache, when read again.
+    """
+    while isinstance(a, np.ndarray):
+        if isinstance(a, np.memmap) and getattr(a, "_mmap", None) is not None:
+            return a if a.mode != "c" and hasattr(a._mmap, "madvise") else None
+        a = a.base
+    return None
+
+
+def _first_non_finite(a: np.ndarray, chunk: int = 1 << 20) -> tuple[int, ...] | None:
+    """Index of the first NaN/inf in `a` (at least 1-D), or None; looks at about `chunk` values at a time.
+
+    A whole-array ``np.isfinite`` would allocate a boolean array a quarter the size of the data; chunks
+    keep the check's memory small, and the pages of a memory-mapped file are released after each one.
+    """
+    mapped = memory_map(a)
+    row = int(np.prod(a.shape[1:]))  # values per row
+    rows = max(1, chunk // max(1, row))
+    for start in range(0, len(a), rows):
+        finite = np.isfinite(a[start : start + rows])
+        if mapped is not None:
+            mapped._mmap.madvise(mmap.MADV_DONTNEED)
+        if not finite.all():
+            index = tuple(int(i) for i in np.argwhere(~finite)[0])
+            return (start + index[0],) + index[1:]
+    return None
 
 
 def _n_rows(a: Any, name: str) -> int:

@@ -26,12 +26,21 @@ import numpy as np
 from ..callbacks import Callback, ReduceLROnPlateau
 from ..data.validate import check_array, check_labels, check_positive_int, encode_labels
 from ..errors import DataError, ShapeError, invalid_value
-from ..layers import (BatchNormalization, Conv1D, Dense, Dropout, Flatten, GlobalAveragePooling1D, Layer, ReLU,
-                      Residual)
+from ..layers import (
+    BatchNormalization,
+    Conv1D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAveragePooling1D,
+    Layer,
+    ReLU,
+    Residual,
+)
 from ..model import Sequential
 from ..optimizers import Adadelta, Adam, Optimizer
 
-__all__ = ["mlp", "fcn", "resnet", "ARCHS", "PAPER_SETTINGS", "paper_batch_size", "train"]
+__all__ = ["ARCHS", "PAPER_SETTINGS", "fcn", "mlp", "paper_batch_size", "resnet", "train"]
 
 
 def _input_shape(input_shape) -> tuple[int, ...]:
@@ -52,13 +61,14 @@ def _classes(n_classes) -> int:
     return n
 
 
-def _finish(layers: list[Layer], input_shape, seed, name: str) -> Sequential:
-    model = Sequential(layers, seed=seed, name=name)
+def _finish(layers: list[Layer], input_shape, seed, dtype, name: str) -> Sequential:
+    model = Sequential(layers, seed=seed, dtype=dtype, name=name)
     shape = _input_shape(input_shape)
     return model.build(shape) if shape is not None else model
 
 
-def mlp(n_classes: int, input_shape: tuple[int, int] | None = None, *, seed=None) -> Sequential:
+def mlp(n_classes: int, input_shape: tuple[int, int] | None = None, *, seed=None,
+        dtype="float32") -> Sequential:
     """Wang et al.'s MLP: three fully connected layers of 500 ReLU units with dropout, then softmax.
 
     The series is flattened first, so for (T, C) inputs the first layer sees T·C features.
@@ -70,12 +80,13 @@ def mlp(n_classes: int, input_shape: tuple[int, int] | None = None, *, seed=None
         Builds the model now; otherwise it is built by the first ``fit``.
     seed : int, optional
         Seeds initialization, shuffling and dropout.
+    dtype : "float32" (default) or "float64"
     """
     layers: list[Layer] = [Flatten(), Dropout(0.1)]
     for rate in (0.2, 0.2, 0.3):
         layers += [Dense(500, activation="relu"), Dropout(rate)]
     layers.append(Dense(_classes(n_classes), activation="softmax"))
-    return _finish(layers, input_shape, seed, "mlp")
+    return _finish(layers, input_shape, seed, dtype, "mlp")
 
 
 def _conv_bn(filters: int, kernel_size: int, relu: bool = True) -> list[Layer]:
@@ -84,17 +95,19 @@ def _conv_bn(filters: int, kernel_size: int, relu: bool = True) -> list[Layer]:
     return block + [ReLU()] if relu else block
 
 
-def fcn(n_classes: int, input_shape: tuple[int, int] | None = None, *, seed=None) -> Sequential:
+def fcn(n_classes: int, input_shape: tuple[int, int] | None = None, *, seed=None,
+        dtype="float32") -> Sequential:
     """Wang et al.'s fully convolutional network: 128×k8, 256×k5, 128×k3 conv-BN-ReLU blocks, GAP, softmax.
 
     Parameters as in :func:`mlp`.
     """
     layers = _conv_bn(128, 8) + _conv_bn(256, 5) + _conv_bn(128, 3)
     layers += [GlobalAveragePooling1D(), Dense(_classes(n_classes), activation="softmax")]
-    return _finish(layers, input_shape, seed, "fcn")
+    return _finish(layers, input_shape, seed, dtype, "fcn")
 
 
-def resnet(n_classes: int, input_shape: tuple[int, int] | None = None, *, seed=None) -> Sequential:
+def resnet(n_classes: int, input_shape: tuple[int, int] | None = None, *, seed=None,
+           dtype="float32") -> Sequential:
     """Wang et al.'s ResNet: three residual blocks (64, 128, 128 filters), GAP, softmax.
 
     Each block's main branch is conv k8-BN-ReLU, conv k5-BN-ReLU, conv k3-BN; its shortcut a 1×1 conv + BN
@@ -118,7 +131,7 @@ def resnet(n_classes: int, input_shape: tuple[int, int] | None = None, *, seed=N
         layers += [Residual(main=main, shortcut=shortcut), ReLU()]
         channels = filters
     layers += [GlobalAveragePooling1D(), Dense(_classes(n_classes), activation="softmax")]
-    return _finish(layers, shape, seed, "resnet")
+    return _finish(layers, shape, seed, dtype, "resnet")
 
 
 ARCHS: dict[str, Callable[..., Sequential]] = {"mlp": mlp, "fcn": fcn, "resnet": resnet}

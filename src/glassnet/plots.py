@@ -124,7 +124,8 @@ def plot_decision_boundary(model, X, y, path, resolution: int = 200) -> None:
     resolution : int, default 200
         Grid points along each axis.
     """
-    from .data.validate import check_array, check_lengths, encode_labels
+    from .data.labels import encode_labels
+    from .data.validate import check_array, check_lengths
 
     X = check_array(X, "X", dtype=np.float64, min_ndim=2, max_ndim=2)
     if X.shape[1] != 2:

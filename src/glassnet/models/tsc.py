@@ -24,7 +24,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..callbacks import Callback, ReduceLROnPlateau
-from ..data.validate import check_array, check_labels, check_positive_int, encode_labels
+from ..data.labels import check_labels, encode_labels
+from ..data.validate import check_array, check_positive_int
 from ..errors import DataError, ShapeError, invalid_value
 from ..layers import (
     BatchNormalization,

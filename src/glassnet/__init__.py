@@ -1,6 +1,18 @@
 """glassnet: a neural-network library in NumPy in which every number can be seen."""
 
-from . import callbacks, data, initializers, layers, losses, metrics, models, optimizers, regularizers, schedules
+from . import (
+    callbacks,
+    data,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    regularizers,
+    schedules,
+    trace,
+)
 from .errors import (
     ConfigError,
     DataError,
@@ -15,33 +27,32 @@ from .errors import (
 from .gradcheck import gradcheck
 from .model import Sequential
 from .serialize import load_model as load
-from . import trace
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Sequential",
-    "load",
-    "gradcheck",
-    "layers",
-    "losses",
-    "optimizers",
-    "initializers",
-    "regularizers",
-    "schedules",
-    "callbacks",
-    "metrics",
-    "data",
-    "models",
-    "trace",
-    "GlassnetError",
     "ConfigError",
-    "ShapeError",
     "DataError",
     "DivergenceError",
+    "ExportError",
+    "GlassnetError",
+    "GlassnetWarning",
     "ModelFileError",
     "NotBuiltError",
-    "ExportError",
-    "GlassnetWarning",
+    "Sequential",
+    "ShapeError",
     "__version__",
+    "callbacks",
+    "data",
+    "gradcheck",
+    "initializers",
+    "layers",
+    "load",
+    "losses",
+    "metrics",
+    "models",
+    "optimizers",
+    "regularizers",
+    "schedules",
+    "trace",
 ]

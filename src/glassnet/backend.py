@@ -10,7 +10,7 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["xp", "DEFAULT_DTYPE", "as_dtype", "make_rng"]
+__all__ = ["DEFAULT_DTYPE", "as_dtype", "make_rng", "xp"]
 
 xp = np
 DEFAULT_DTYPE = np.float32

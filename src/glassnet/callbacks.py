@@ -12,12 +12,12 @@ from .errors import ConfigError, GlassnetWarning, invalid_value
 
 __all__ = [
     "Callback",
-    "History",
-    "ProgressBar",
     "EarlyStopping",
+    "History",
     "LearningRateScheduler",
-    "ReduceLROnPlateau",
     "ModelCheckpoint",
+    "ProgressBar",
+    "ReduceLROnPlateau",
 ]
 
 

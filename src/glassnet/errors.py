@@ -9,15 +9,15 @@ and where (layer index and name, file, row and column).
 from __future__ import annotations
 
 __all__ = [
-    "GlassnetError",
     "ConfigError",
-    "ShapeError",
     "DataError",
     "DivergenceError",
+    "ExportError",
+    "GlassnetError",
+    "GlassnetWarning",
     "ModelFileError",
     "NotBuiltError",
-    "ExportError",
-    "GlassnetWarning",
+    "ShapeError",
     "invalid_value",
 ]
 

@@ -16,7 +16,7 @@ from .errors import ConfigError
 from .layers.base import Layer
 from .losses import Loss
 
-__all__ = ["gradcheck", "GradcheckReport"]
+__all__ = ["GradcheckReport", "gradcheck"]
 
 
 @dataclass

@@ -7,23 +7,23 @@ For a weight of shape ``(..., n_in, n_out)`` the fans are ``fan_in = prod(shape[
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from .errors import ConfigError
 
 __all__ = [
+    "INITIALIZERS",
+    "get_initializer",
+    "glorot_normal",
+    "glorot_uniform",
+    "he_normal",
+    "he_uniform",
+    "ones",
+    "orthogonal",
     "uniform",
     "zeros",
-    "ones",
-    "glorot_uniform",
-    "glorot_normal",
-    "he_uniform",
-    "he_normal",
-    "orthogonal",
-    "get_initializer",
-    "INITIALIZERS",
 ]
 
 Initializer = Callable[[tuple, np.random.Generator, np.dtype], np.ndarray]

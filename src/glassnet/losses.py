@@ -12,15 +12,15 @@ import numpy as np
 from .errors import ConfigError, DataError, ShapeError
 
 __all__ = [
-    "Loss",
-    "HalfSSE",
-    "MeanSquaredError",
-    "MeanAbsoluteError",
+    "LOSSES",
     "BinaryCrossEntropy",
     "CategoricalCrossEntropy",
+    "HalfSSE",
+    "Loss",
+    "MeanAbsoluteError",
+    "MeanSquaredError",
     "SparseCategoricalCrossEntropy",
     "get_loss",
-    "LOSSES",
 ]
 
 EPS = 1e-7  # clip for probabilities when no logits are available (Keras' epsilon)
@@ -144,8 +144,12 @@ class CategoricalCrossEntropy(Loss):
     formula = "-(1/N) · Σ Y·log A"
     fused_activation = "softmax"
 
-    def forward(self, y_pred, y_true, z=None):
+    def forward(self, y_pred, y_true, z=None, log_sum=None):
+        """With ``log_sum`` (the softmax's log Σ exp Z per row) no exponential is computed again."""
         n = y_pred.shape[0]
+        if z is not None and log_sum is not None:
+            # -Σ y·(Z - log_sum) = Σ_rows (Σ_k y)·log_sum - Σ y·Z
+            return float((np.vdot(y_true.sum(axis=-1), log_sum) - np.vdot(y_true, z)) / n)
         if z is not None:
             zmax = z.max(axis=-1, keepdims=True)
             log_p = z - zmax - np.log(np.exp(z - zmax).sum(axis=-1, keepdims=True))

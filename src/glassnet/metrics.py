@@ -6,7 +6,7 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["accuracy", "mae", "get_metric", "METRICS"]
+__all__ = ["METRICS", "accuracy", "get_metric", "mae"]
 
 
 def accuracy(y_pred: np.ndarray, y_true: np.ndarray) -> float:

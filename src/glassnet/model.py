@@ -9,7 +9,7 @@ is a view onto it.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -18,7 +18,6 @@ from .data.validate import check_positive_int
 from .errors import ConfigError, DivergenceError, NotBuiltError, ShapeError
 from .layers.activations import Activation
 from .layers.base import Layer
-from .layers.dense import Dense
 from .losses import Loss, get_loss
 from .metrics import get_metric
 from .optimizers import Optimizer, get_optimizer
@@ -68,7 +67,7 @@ class Sequential:
         self.layers.append(layer)
 
     # -- building ------------------------------------------------------------------------------------
-    def build(self, input_shape) -> "Sequential":
+    def build(self, input_shape) -> Sequential:
         """Create every layer's parameters for inputs of ``input_shape`` (features, or a shape tuple)."""
         if self.built:
             return self
@@ -124,7 +123,7 @@ class Sequential:
         return int(self.flat_params.size)
 
     # -- compiling -----------------------------------------------------------------------------------
-    def compile(self, loss="mse", optimizer="sgd", metrics=None) -> "Sequential":
+    def compile(self, loss="mse", optimizer="sgd", metrics=None) -> Sequential:
         """Choose the loss, the optimizer and the metrics reported beside the loss."""
         self.loss = get_loss(loss)
         self.optimizer = get_optimizer(optimizer)
@@ -175,10 +174,13 @@ class Sequential:
     def compute_loss(self, a: np.ndarray, y: np.ndarray) -> float:
         """Data loss (from logits when fused) plus every regularization penalty."""
         fused = self._fused_last()
-        z = None
-        if fused is not None:
-            z = fused.z if isinstance(fused, Dense) else fused.z
-        value = self.loss.forward(a, y, z)
+        if fused is None:
+            value = self.loss.forward(a, y)
+        else:
+            act = getattr(fused, "activation", fused)
+            log_sum = getattr(act, "log_sum", None)  # a softmax's log Σ exp Z, reused by cross-entropy
+            kwargs = {"log_sum": log_sum} if log_sum is not None else {}
+            value = self.loss.forward(a, y, fused.z, **kwargs)
         for layer in self._regularized:
             value += layer.regularization_loss()
         return value

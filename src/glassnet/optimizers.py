@@ -16,7 +16,7 @@ import numpy as np
 from .errors import ConfigError, NotBuiltError, invalid_value
 from .schedules import Schedule, get_schedule
 
-__all__ = ["Optimizer", "SGD", "AdaGrad", "RMSProp", "Adadelta", "Adam", "AdamW", "get_optimizer", "OPTIMIZERS"]
+__all__ = ["OPTIMIZERS", "SGD", "AdaGrad", "Adadelta", "Adam", "AdamW", "Optimizer", "RMSProp", "get_optimizer"]
 
 
 def _check_number(name, value, *, low=0.0, low_open=False, high=None, high_open=True, allow_none=False):

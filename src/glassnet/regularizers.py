@@ -8,7 +8,7 @@ import numpy as np
 
 from .errors import ConfigError, invalid_value
 
-__all__ = ["Regularizer", "L1", "L2", "L1L2", "get_regularizer"]
+__all__ = ["L1", "L1L2", "L2", "Regularizer", "get_regularizer"]
 
 
 @dataclass(frozen=True)
@@ -44,15 +44,15 @@ class Regularizer:
         return {"l1": self.l1, "l2": self.l2}
 
 
-def L1(l1: float = 0.01) -> Regularizer:  # noqa: N802 - Keras' name
+def L1(l1: float = 0.01) -> Regularizer:
     return Regularizer(l1=l1)
 
 
-def L2(l2: float = 0.01) -> Regularizer:  # noqa: N802
+def L2(l2: float = 0.01) -> Regularizer:
     return Regularizer(l2=l2)
 
 
-def L1L2(l1: float = 0.0, l2: float = 0.0) -> Regularizer:  # noqa: N802
+def L1L2(l1: float = 0.0, l2: float = 0.0) -> Regularizer:
     return Regularizer(l1=l1, l2=l2)
 
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 from .errors import ConfigError, invalid_value
 
-__all__ = ["Schedule", "StepDecay", "ExponentialDecay", "InverseTimeDecay", "get_schedule"]
+__all__ = ["ExponentialDecay", "InverseTimeDecay", "Schedule", "StepDecay", "get_schedule"]
 
 
 def _positive(name, v, allow_zero=False):

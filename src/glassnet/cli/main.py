@@ -13,7 +13,7 @@ import sys
 
 from ..errors import GlassnetError
 
-__all__ = ["main", "build_parser", "COMMANDS"]
+__all__ = ["COMMANDS", "build_parser", "main"]
 
 #: modules under glassnet.cli, in the order ``glassnet --help`` lists them
 COMMANDS = ["demo", "train", "predict", "evaluate", "gradcheck", "trace", "tsc", "bench"]

@@ -13,16 +13,16 @@ from ..errors import ConfigError, invalid_value
 from .base import Layer
 
 __all__ = [
-    "Activation",
-    "Sigmoid",
-    "Tanh",
-    "ReLU",
-    "LeakyReLU",
-    "ELU",
-    "Softmax",
-    "Linear",
-    "get_activation",
     "ACTIVATIONS",
+    "ELU",
+    "Activation",
+    "LeakyReLU",
+    "Linear",
+    "ReLU",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "get_activation",
 ]
 
 
@@ -198,6 +198,16 @@ class Softmax(Activation):
     def f(self, z):
         e = np.exp(z - z.max(axis=-1, keepdims=True))
         return e / e.sum(axis=-1, keepdims=True)
+
+    def forward(self, x, training=False):
+        self.z = x
+        zmax = x.max(axis=-1, keepdims=True)  # (N, 1)
+        e = np.exp(x - zmax)  # (N, K)
+        total = e.sum(axis=-1, keepdims=True)  # (N, 1)
+        self.a = e / total
+        # log Σ exp(Z) per row, kept so a cross-entropy need not exponentiate again: log A = Z - log_sum
+        self.log_sum = zmax + np.log(total)  # (N, 1)
+        return self.a
 
     def slope(self, z, a):
         raise NotImplementedError("softmax has a Jacobian, not an elementwise slope")

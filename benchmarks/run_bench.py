@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer rows, 3 repeats")
     parser.add_argument("--default-blas", action="store_true",
                         help=f"run with {' and '.join(BLAS_OVERRIDES)} unset (in a child process)")
-    parser.add_argument("--workloads", default="wide,small,deep,sweep")
+    parser.add_argument("--workloads", default=",".join(bench.DEFAULT))
     parser.add_argument("--repeats", type=int)
     parser.add_argument("--out", type=Path, default=HERE / "results", help="folder for the results")
     parser.add_argument("--update-readme", action="store_true",

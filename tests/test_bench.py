@@ -4,12 +4,15 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from glassnet import bench
 from glassnet.cli.main import main
 from glassnet.errors import ConfigError
 
 TINY = bench.Workload("tiny", rows=96, layers=(8, 6, 3), batch_size=32)
+TINY_FCN = bench.Workload("tiny-fcn", rows=8, layers=bench.ConvNet("fcn", (16, 1), 2), batch_size=4)
+TINY_CNN = bench.Workload("tiny-cnn", rows=24, layers=bench.ConvNet("cnn", (8, 8, 1), 3), batch_size=16)
 TINY_SWEEP = bench.Sweep(rows=64, n_in=8, n_out=3, widths=(4, 8), width_batch=16, batch_sizes=(16, 32),
                          batch_width=4)
 
@@ -17,6 +20,11 @@ TINY_SWEEP = bench.Sweep(rows=64, n_in=8, n_out=3, widths=(4, 8), width_batch=16
 @pytest.fixture(scope="module")
 def report():
     return bench.run([TINY, "sweep"], repeats=1, sweep=TINY_SWEEP)
+
+
+@pytest.fixture(scope="module")
+def conv_report():
+    return bench.run([TINY_FCN, TINY_CNN], repeats=1)
 
 
 def test_report_has_every_contestant_with_time_memory_and_final_loss(report):
@@ -39,6 +47,45 @@ def test_report_has_every_contestant_with_time_memory_and_final_loss(report):
     assert set(w["ratios"]) == {"floor", "torch", "sklearn"}
     assert w["ratios"]["torch"] == pytest.approx(
         by_name["glassnet"]["seconds_per_epoch"] / by_name["torch"]["seconds_per_epoch"])
+    assert by_name["glassnet"]["seconds_per_step"] == pytest.approx(by_name["glassnet"]["seconds_per_epoch"] / 3)
+
+
+def test_conv_workloads_run_glassnet_floor_and_torch_on_equal_work(conv_report):
+    fcn, cnn = conv_report["workloads"]
+    assert (fcn["arch"], fcn["input_shape"], fcn["n_classes"], fcn["batches_per_epoch"]) == ("fcn", [16, 1], 2, 2)
+    assert (cnn["arch"], cnn["input_shape"], cnn["n_classes"], cnn["batches_per_epoch"]) == ("cnn", [8, 8, 1], 3, 2)
+    # FCN: conv 8·1·128+128, BN 2·128, conv 5·128·256+256, BN 2·256, conv 3·256·128+128, BN 2·128, dense 128·2+2
+    assert fcn["params"] == 1152 + 256 + 164096 + 512 + 98432 + 256 + 258
+    assert cnn["params"] == (9 * 16 + 16) + (9 * 16 * 32 + 32) + (32 * 3 + 3)
+    for w, net in ((fcn, TINY_FCN.layers), (cnn, TINY_CNN.layers)):
+        by_name = {r["name"]: r for r in w["results"]}
+        assert list(by_name) == ["glassnet", "floor", "torch"]  # scikit-learn has no convolutions
+        assert set(w["ratios"]) == {"floor", "torch"}
+        for r in by_name.values():
+            assert r["seconds_per_step"] == pytest.approx(r["seconds_per_epoch"] / 2)
+        # same start, data and optimizer, so both learn about as much; the shuffles differ (and with them
+        # the batch statistics of FCN's BN, on 8 series it overfits within 4 steps), so not exactly as much
+        init = bench.contestants.glassnet_model(net).get_weights()
+        start, _ = bench.evaluate(init, bench.make_data(w["rows"], net.input_shape, net.n_classes), net)
+        ours, theirs = by_name["glassnet"]["final_loss"], by_name["torch"]["final_loss"]
+        assert ours < start and theirs < start and abs(ours - theirs) < 0.25 * start, (start, ours, theirs)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize("net", [bench.ConvNet("fcn", (16, 1), 3), bench.ConvNet("cnn", (8, 8, 1), 10), (8, 6, 3)])
+def test_torch_twin_computes_what_the_glassnet_model_computes(net):
+    from glassnet.bench.nets import build_glassnet, from_torch, torch_twin
+
+    model = build_glassnet(net, seed=0)
+    data = bench.make_data(6, net.input_shape if isinstance(net, bench.ConvNet) else net[0], 3)
+    weights = model.get_weights()
+    twin = torch_twin(net, weights)
+    model.forward(data.X, training=True)  # batch statistics in both
+    ours = model.layers[-1].z  # logits
+    theirs = twin(torch.from_numpy(np.ascontiguousarray(np.moveaxis(data.X, -1, 1)))).detach().numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5, err_msg="glassnet vs torch logits")
+    for w, p in zip(weights, twin.parameters(), strict=True):  # the layouts convert both ways exactly
+        np.testing.assert_array_equal(w, from_torch(p.detach().numpy()))
 
 
 def test_report_records_environment_and_sweep(report):
@@ -46,6 +93,7 @@ def test_report_records_environment_and_sweep(report):
     assert env["threads"] >= 1 and env["numpy"] == np.__version__
     assert any(t["user_api"] == "blas" for t in env["threadpools"])
     assert "OPENBLAS_CORETYPE" in env["env"]
+    assert env["load_average"] is None or len(env["load_average"]) == 3
     s = report["sweep"]
     assert [p["width"] for p in s["width"]] == [4, 8] and [p["batch"] for p in s["batch"]] == [16, 32]
     for p in s["width"] + s["batch"]:
@@ -53,14 +101,32 @@ def test_report_records_environment_and_sweep(report):
     json.dumps(report)  # JSON-ready as it is
 
 
+HEADER = "| contestant | s/epoch | s/step | glassnet ÷ it | peak RSS Δ (MiB) | final loss | final accuracy |"
+
+
+def _table_rows(md: str, title: str) -> list[str]:
+    return md.split(title)[1].split(HEADER)[1].split("\n\n")[0].strip().splitlines()[1:]
+
+
 def test_markdown_has_a_table_per_workload_and_the_sweep(report):
     md = bench.to_markdown(report)
     assert "**tiny**: 96×8→6→3, batch 32" in md and "**sweep**" in md
-    header = "| contestant | s/epoch | glassnet ÷ it | peak RSS Δ (MiB) | final loss | final accuracy |"
-    rows = md.split(header)[1].split("\n\n")[0].strip().splitlines()[1:]
+    rows = _table_rows(md, "**tiny**")
     assert [r.split("|")[1].strip() for r in rows] == list(bench.CONTESTANTS.values())
-    assert all(len(r.split("|")) == 8 for r in rows)
-    assert rows[0].split("|")[3].strip() == "1.00"  # glassnet against itself
+    assert all(len(r.split("|")) == 9 for r in rows)
+    assert rows[0].split("|")[4].strip() == "1.00"  # glassnet against itself
+
+
+def test_markdown_of_conv_workloads(conv_report, tmp_path):
+    md = bench.to_markdown(conv_report)
+    assert ("**tiny-fcn**: 8×16×1, Conv1D 128 k8 → 256 k5 → 128 k3 (each BN, ReLU) → GAP → 2, batch 4 "
+            "(2 batches/epoch, 264,962 parameters)") in md
+    assert "**tiny-cnn**: 24×8×8×1, Conv2D 16 3×3 → MaxPool 2 → Conv2D 32 3×3 → GAP → 3, batch 16" in md
+    assert "training mode" in md  # how the conv nets' final loss is computed
+    for title in ("**tiny-fcn**", "**tiny-cnn**"):
+        rows = _table_rows(md, title)
+        assert [r.split("|")[1].strip() for r in rows] == ["glassnet", "GEMM floor (NumPy)", "PyTorch CPU"]
+    assert bench.plot(conv_report, tmp_path / "conv.png") == [tmp_path / "conv.png"]
 
 
 def test_plot_writes_bar_chart_and_sweep(report, tmp_path):
@@ -87,6 +153,26 @@ def test_floor_does_only_the_products_of_an_epoch(monkeypatch):
     assert {((32, 8), (8, 6), True), ((6, 32), (32, 3), True), ((32, 3), (3, 6), True)} <= set(calls)
 
 
+def test_conv_floor_does_the_im2col_products_only(monkeypatch):
+    # digits CNN, 2 batches of 16: per batch 3 forward + 3 dW + 2 dA products (the first layer's dA is not needed)
+    net = bench.ConvNet("cnn", (8, 8, 1), 3)
+    data = bench.make_data(32, net.input_shape, 3)
+    init = bench.contestants.glassnet_model(net).get_weights()
+    runner = bench.contestants.BUILDERS["floor"](net, 16, data, init, 1)
+    calls, real = [], np.matmul
+
+    def counting(a, b, out=None):
+        calls.append((a.shape, b.shape, out is not None))
+        return real(a, b, out=out)
+
+    monkeypatch.setattr(np, "matmul", counting)
+    runner.epoch()
+    assert len(calls) == 2 * 8 and all(out for *_, out in calls)
+    # conv 1: 16·64 positions × 3·3·1 taps; conv 2: 16·16 positions (after the pool) × 3·3·16 taps; dense
+    assert {((16 * 64, 9), (9, 16), True), ((16 * 16, 144), (144, 32), True), ((16, 32), (32, 3), True),
+            ((16 * 16, 32), (32, 144), True)} <= set(calls)
+
+
 def test_bad_workload_is_a_config_error():
     with pytest.raises(ConfigError, match="Unknown workload 'huge'"):
         bench.run(["huge"])
@@ -96,7 +182,8 @@ def test_bad_workload_is_a_config_error():
 
 def test_cli_rejects_unknown_workload(capsys):
     assert main(["bench", "--workloads", "small,huge"]) == 2
-    assert "Unknown workload 'huge'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Unknown workload 'huge'" in err and "fcn, cnn" in err
 
 
 def test_cli_writes_json_markdown_and_plot(tmp_path, capsys):

@@ -1,8 +1,9 @@
 """The contestants: each builds its model on the shared data and weights and returns an epoch to time.
 
-A builder takes ``(layers, batch, data, init, threads)`` — ``layers = (n_in, hidden..., n_classes)``,
-``init = [W1, b1, W2, b2, ...]`` with ``W`` of shape ``(n_in, n_out)`` — and returns a :class:`Runner`.
-Peers are imported inside their builder, so glassnet never needs them to import.
+A builder takes ``(layers, batch, data, init, threads)`` — ``layers`` an MLP's widths
+``(n_in, hidden..., n_classes)`` or a :class:`~glassnet.bench.nets.ConvNet`, ``init`` the glassnet
+model's ``get_weights()`` (``[W1, b1, W2, b2, ...]`` for an MLP, ``W`` of shape ``(n_in, n_out)``) — and
+returns a :class:`Runner`. Peers are imported inside their builder, so glassnet never needs them to import.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BUILDERS", "CONTESTANTS", "EPS", "LR", "SEED", "Data", "Runner", "evaluate", "glassnet_model",
-           "make_data"]
+from .nets import ConvNet, build_glassnet, from_torch, gemm_shapes, torch_twin
+
+__all__ = ["BUILDERS", "CONTESTANTS", "EPS", "LR", "SEED", "Data", "Runner", "applies", "evaluate",
+           "glassnet_model", "make_data"]
 
 LR, EPS, SEED = 1e-3, 1e-7, 0
 CONTESTANTS = {"glassnet": "glassnet", "floor": "GEMM floor (NumPy)", "torch": "PyTorch CPU",
@@ -26,7 +29,7 @@ class Runner:
     """A contestant ready to train: ``epoch()`` runs one epoch; ``weights()`` returns its current weights."""
 
     epoch: Callable[[], None]
-    weights: Callable[[], list[np.ndarray]] | None  # [W1, b1, W2, b2, ...], W as (n_in, n_out)
+    weights: Callable[[], list[np.ndarray]] | None  # as glassnet's get_weights(): [W1, b1, W2, b2, ...]
     note: str = ""
     same_init: bool = True
 
@@ -35,29 +38,38 @@ class Runner:
 class Data:
     """The shared training set."""
 
-    X: np.ndarray  # (N, n_in) float32, C-contiguous
+    X: np.ndarray  # (N, n_in), (N, T, C) or (N, H, W, C) float32, C-contiguous
     y: np.ndarray  # (N,) int64 class labels
 
 
-def make_data(rows: int, n_in: int, n_out: int, seed: int = SEED) -> Data:
-    """Gaussian inputs labelled by a random linear teacher plus noise, so there is something to learn."""
+def make_data(rows: int, n_in: int | tuple[int, ...], n_out: int, seed: int = SEED) -> Data:
+    """Gaussian inputs labelled by a random linear teacher plus noise, so there is something to learn.
+
+    ``n_in`` is the number of features, or the shape of one sample (``(T, C)``, ``(H, W, C)``): the
+    teacher then reads the flattened sample.
+    """
     rng = np.random.default_rng(seed)
-    X = rng.standard_normal((rows, n_in), dtype=np.float32)
-    teacher = rng.standard_normal((n_in, n_out), dtype=np.float32) / np.float32(np.sqrt(n_in))
+    shape = (n_in,) if isinstance(n_in, (int, np.integer)) else tuple(n_in)
+    features = int(np.prod(shape))
+    X = rng.standard_normal((rows, features), dtype=np.float32)
+    teacher = rng.standard_normal((features, n_out), dtype=np.float32) / np.float32(np.sqrt(features))
     scores = X @ teacher + np.float32(0.5) * rng.standard_normal((rows, n_out), dtype=np.float32)
-    return Data(X, scores.argmax(axis=1).astype(np.int64))
+    return Data(X.reshape(rows, *shape), scores.argmax(axis=1).astype(np.int64))
 
 
 # -- contestants ---------------------------------------------------------------------------------------
-def glassnet_model(layers: tuple[int, ...], seed: int = SEED):
-    from ..layers.dense import Dense
-    from ..model import Sequential
+def glassnet_model(layers, seed: int = SEED):
+    """The glassnet model of ``layers``, built and compiled with the harness's Adam and softmax cross-entropy."""
     from ..optimizers import Adam
 
-    stack = [Dense(u, activation="relu") for u in layers[1:-1]] + [Dense(layers[-1], activation="softmax")]
-    model = Sequential(stack, seed=seed)
+    model = build_glassnet(layers, seed)
     model.compile(loss="sparse_categorical_crossentropy", optimizer=Adam(learning_rate=LR, epsilon=EPS))
-    return model.build(layers[0])
+    return model
+
+
+def applies(name: str, layers) -> bool:
+    """Whether contestant ``name`` can train ``layers``: scikit-learn has MLPs only."""
+    return not (name == "sklearn" and isinstance(layers, ConvNet))
 
 
 def _glassnet(layers, batch, data, init, threads) -> Runner:
@@ -68,31 +80,39 @@ def _glassnet(layers, batch, data, init, threads) -> Runner:
 
 
 def _floor(layers, batch, data, init, threads) -> Runner:
-    X, n = data.X, len(data.X)
-    Ws = init[0::2]
+    """Per batch and weighted layer ``Z = A·W``, ``dW = Aᵀ·dZ`` and (not for the first) ``dA = dZ·Wᵀ``.
+
+    For an MLP, ``A`` is a slice of X for the first layer and the previous ``Z`` after it; for a conv
+    net each layer's ``A`` is its im2col matrix, a preallocated buffer: the floor pays no shuffling,
+    im2col or col2im copy, and nothing elementwise (BN, activations, pooling, Adam).
+    """
+    gemms = gemm_shapes(layers)  # (rows per sample, k, n) per weighted layer
+    chained = not isinstance(layers, ConvNet)
+    Ws = [w.reshape(k, n) for w, (_, k, n) in zip((w for w in init if w.ndim > 1), gemms)]
     dWs = [np.empty_like(W) for W in Ws]
+    X, rows = data.X, len(data.X)
     rng = np.random.default_rng(SEED)
 
-    def buffers(m):  # outputs Z_k, incoming gradients dZ_k and dX_k of one batch of m rows
-        z = [np.empty((m, u), np.float32) for u in layers[1:]]
-        dz = [rng.standard_normal((m, u), dtype=np.float32) for u in layers[1:]]
-        dx = [np.empty((m, u), np.float32) for u in layers[1:-1]]  # dX of layer k+1 = dA of layer k
-        return z, dz, dx
+    def buffers(m):  # per layer: input A (unless chained), output Z, incoming dZ and dA (not the first)
+        a = None if chained else [rng.standard_normal((m * p, k), dtype=np.float32) for p, k, _ in gemms]
+        z = [np.empty((m * p, n), np.float32) for p, _, n in gemms]
+        dz = [rng.standard_normal((m * p, n), dtype=np.float32) for p, _, n in gemms]
+        da = [None] + [np.empty((m * p, k), np.float32) for p, k, _ in gemms[1:]]
+        return a, z, dz, da
 
-    by_size = {m: buffers(m) for m in {batch, n % batch or batch}}
+    by_size = {m: buffers(m) for m in {batch, rows % batch or batch}}
 
     def epoch():
-        for s in range(0, n, batch):
+        for s in range(0, rows, batch):
             x0 = X[s:s + batch]  # a view: the floor pays no shuffling copy
-            z, dz, dx = by_size[len(x0)]
-            x = x0
+            a, z, dz, da = by_size[len(x0)]
+            inputs = [x0] + z[:-1] if chained else a
             for k, W in enumerate(Ws):
-                np.matmul(x, W, out=z[k])  # (m, n_out_k)
-                x = z[k]
+                np.matmul(inputs[k], W, out=z[k])  # (m·p, n)
             for k in reversed(range(len(Ws))):
-                np.matmul((x0 if k == 0 else z[k - 1]).T, dz[k], out=dWs[k])  # (n_in_k, n_out_k)
+                np.matmul(inputs[k].T, dz[k], out=dWs[k])  # (k, n)
                 if k:
-                    np.matmul(dz[k], Ws[k].T, out=dx[k - 1])  # (m, n_in_k)
+                    np.matmul(dz[k], Ws[k].T, out=da[k])  # (m·p, k)
 
     return Runner(epoch, None, note="matrix products only")
 
@@ -101,36 +121,28 @@ def _torch(layers, batch, data, init, threads) -> Runner:
     import torch
 
     torch.set_num_threads(threads)
-    mods = []
-    for k in range(len(layers) - 1):
-        lin = torch.nn.Linear(layers[k], layers[k + 1])
-        with torch.no_grad():  # glassnet's W is (n_in, n_out); torch's weight is (n_out, n_in)
-            lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(init[2 * k].T)))
-            lin.bias.copy_(torch.from_numpy(init[2 * k + 1]))
-        mods += [lin, torch.nn.ReLU()]
-    net = torch.nn.Sequential(*mods[:-1])  # logits; CrossEntropyLoss applies log-softmax
+    net = torch_twin(layers, init)  # logits; CrossEntropyLoss applies log-softmax
     opt = torch.optim.Adam(net.parameters(), lr=LR, eps=EPS)
     loss_fn = torch.nn.CrossEntropyLoss()
-    X, y = torch.from_numpy(data.X), torch.from_numpy(data.y)
+    # channels first, copied once: (N, C, T) and (N, C, H, W); an MLP's (N, n_in) stays as it is
+    X, y = torch.from_numpy(np.ascontiguousarray(np.moveaxis(data.X, -1, 1))), torch.from_numpy(data.y)
     rng, n = np.random.default_rng(SEED), len(data.X)
 
     def epoch():
         order = torch.from_numpy(rng.permutation(n))
         total = 0.0
-        for s in range(0, n, batch):
-            idx = order[s:s + batch]
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(net(X[idx]), y[idx])
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)  # the epoch's mean loss, as fit() and partial_fit() track it
+        with warnings.catch_warnings():  # FCN's k=8 'same' pads a copy of its input, and says so each time
+            warnings.filterwarnings("ignore", "Using padding='same' with even kernel")
+            for s in range(0, n, batch):
+                idx = order[s:s + batch]
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(net(X[idx]), y[idx])
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(idx)  # the epoch's mean loss, as fit() and partial_fit() track it
 
     def weights():
-        out = []
-        for m in net:
-            if isinstance(m, torch.nn.Linear):
-                out += [m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()]
-        return out
+        return [from_torch(p.detach().numpy()) for p in net.parameters()]
 
     return Runner(epoch, weights, note=f"torch {torch.__version__}, {torch.get_num_threads()} threads")
 
@@ -166,17 +178,29 @@ def _sklearn(layers, batch, data, init, threads) -> Runner:
 BUILDERS = {"glassnet": _glassnet, "floor": _floor, "torch": _torch, "sklearn": _sklearn}
 
 
-def evaluate(weights: list[np.ndarray], data: Data, chunk: int = 8192) -> tuple[float, float]:
-    """Mean softmax cross-entropy and accuracy of a ReLU MLP with these weights, on all of ``data``.
+def evaluate(weights: list[np.ndarray], data: Data, layers=None, *, chunk: int = 8192) -> tuple[float, float]:
+    """Mean softmax cross-entropy and accuracy of the net ``layers`` with these weights, on all of ``data``.
 
-    One formula for every contestant, so the final numbers compare like with like.
+    One formula for every contestant, so the final numbers compare like with like. An MLP (``layers``
+    None or widths) runs as NumPy ReLU layers here; a :class:`ConvNet` runs as glassnet's model in
+    training mode, so batch normalization uses the statistics of the chunk (the whole training set when it
+    has at most ``chunk`` rows) rather than the moving averages, which torch keeps with the unbiased
+    variance.
     """
+    model = None
+    if isinstance(layers, ConvNet):
+        model = build_glassnet(layers, SEED)
+        model.set_weights(weights)
     loss, hits, n = 0.0, 0, len(data.X)
     for s in range(0, n, chunk):
         a, y = data.X[s:s + chunk], data.y[s:s + chunk]
-        for k in range(0, len(weights), 2):
-            z = a @ weights[k].astype(np.float32) + weights[k + 1].astype(np.float32)
-            a = np.maximum(z, 0) if k + 2 < len(weights) else z
+        if model is not None:
+            model.forward(a, training=True)
+            z = model.layers[-1].z  # (m, K) logits of the softmax layer
+        else:
+            for k in range(0, len(weights), 2):
+                z = a @ weights[k].astype(np.float32) + weights[k + 1].astype(np.float32)
+                a = np.maximum(z, 0) if k + 2 < len(weights) else z
         z = z.astype(np.float64)  # (m, K) logits
         zmax = z.max(axis=1, keepdims=True)
         lse = zmax[:, 0] + np.log(np.exp(z - zmax).sum(axis=1))

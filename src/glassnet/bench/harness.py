@@ -12,21 +12,25 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError, invalid_value
-from .contestants import BUILDERS, CONTESTANTS, EPS, LR, SEED, evaluate, glassnet_model, make_data
+from .contestants import BUILDERS, CONTESTANTS, EPS, LR, SEED, applies, evaluate, glassnet_model, make_data
 from .measure import PeakRSS, blas_threads, environment
+from .nets import ConvNet, describe
 
-__all__ = ["SWEEP", "WORKLOADS", "Sweep", "Workload", "run", "run_sweep", "run_workload"]
+__all__ = ["DEFAULT", "SWEEP", "WORKLOADS", "Sweep", "Workload", "run", "run_sweep", "run_workload"]
 
 _PEER_MODULES = {"torch": "torch", "sklearn": "sklearn"}
 
 
 @dataclass(frozen=True)
 class Workload:
-    """An MLP classification problem: ``rows`` samples, ``layers = (n_in, hidden..., n_classes)``."""
+    """A classification problem: ``rows`` samples through ``layers``.
+
+    ``layers`` is an MLP's widths ``(n_in, hidden..., n_classes)`` or a :class:`~glassnet.bench.ConvNet`.
+    """
 
     name: str
     rows: int
-    layers: tuple[int, ...]
+    layers: tuple[int, ...] | ConvNet
     batch_size: int
     quick_rows: int | None = None  # rows with --quick (None: the same)
 
@@ -49,8 +53,12 @@ WORKLOADS = {
     "wide": Workload("wide", 60000, (784, 256, 128, 10), 128, quick_rows=8192),
     "small": Workload("small", 1797, (64, 32, 10), 32),
     "deep": Workload("deep", 20000, (64,) + (64,) * 10 + (10,), 64, quick_rows=4096),
+    # GunPoint's shape (50 training series of 150 steps, 2 classes) at the paper's batch min(N/10, 16) = 5
+    "fcn": Workload("fcn", 50, ConvNet("fcn", (150, 1), 2), 5),
+    "cnn": Workload("cnn", 1797, ConvNet("cnn", (8, 8, 1), 10), 32),
 }
 SWEEP = Sweep()
+DEFAULT = ("wide", "small", "deep", "fcn", "cnn", "sweep")
 
 
 def _median_times(epochs: dict[str, Callable], repeats: int) -> dict[str, list[float]]:
@@ -70,13 +78,22 @@ def _prime(name: str, threads: int) -> None:
     BUILDERS[name](layers, 4, make_data(8, 4, 2), glassnet_model(layers).get_weights(), threads).epoch()
 
 
+def _shape(w: Workload) -> tuple[tuple[int, ...], int]:
+    """(one sample's shape, number of classes)."""
+    if isinstance(w.layers, ConvNet):
+        return w.layers.input_shape, w.layers.n_classes
+    return (w.layers[0],), w.layers[-1]
+
+
 def run_workload(w: Workload, *, quick=False, repeats=3, contestants=tuple(CONTESTANTS), log=None) -> dict:
     """Benchmark one workload; returns its JSON-ready record."""
     log = log or (lambda msg: None)
     rows = (w.quick_rows or w.rows) if quick else w.rows
-    data = make_data(rows, w.layers[0], w.layers[-1])
+    sample, n_classes = _shape(w)
+    data = make_data(rows, sample, n_classes)
     init = glassnet_model(w.layers).get_weights()
     threads = blas_threads()
+    contestants = [c for c in contestants if applies(c, w.layers)]
     runners, results = {}, {}
     for name in contestants:
         if name in _PEER_MODULES:
@@ -102,15 +119,19 @@ def run_workload(w: Workload, *, quick=False, repeats=3, contestants=tuple(CONTE
                          "peak_traced_mib": None if traced is None else traced / 2**20}
     log(f"{w.name}: timing {repeats} epochs of {', '.join(runners)}")
     times = _median_times({k: r.epoch for k, r in runners.items()}, repeats)
+    steps = -(-rows // w.batch_size)
     for name, runner in runners.items():
-        loss, acc = evaluate(runner.weights(), data) if runner.weights else (None, None)
-        results[name] |= {"seconds_per_epoch": statistics.median(times[name]), "times": times[name],
+        loss, acc = evaluate(runner.weights(), data, w.layers) if runner.weights else (None, None)
+        seconds = statistics.median(times[name])
+        results[name] |= {"seconds_per_epoch": seconds, "seconds_per_step": seconds / steps, "times": times[name],
                           "epochs_trained": repeats + 1, "final_loss": loss, "final_accuracy": acc}
     ours = results.get("glassnet", {}).get("seconds_per_epoch")
     ratios = {k: ours / r["seconds_per_epoch"] for k, r in results.items()
               if k != "glassnet" and ours and r.get("seconds_per_epoch")}
-    return {"name": w.name, "rows": rows, "layers": list(w.layers), "batch_size": w.batch_size,
-            "params": sum(a.size for a in init), "batches_per_epoch": -(-rows // w.batch_size),
+    net = ({"arch": w.layers.arch, "input_shape": list(sample), "n_classes": n_classes}
+           if isinstance(w.layers, ConvNet) else {"layers": list(w.layers)})
+    return {"name": w.name, "rows": rows, **net, "net": describe(w.layers), "batch_size": w.batch_size,
+            "params": sum(a.size for a in init), "batches_per_epoch": steps,
             "results": [results[k] for k in contestants if k in results], "ratios": ratios}
 
 
@@ -137,7 +158,7 @@ def run_sweep(s: Sweep = SWEEP, *, quick=False, repeats=3, log=None) -> dict:
     return out
 
 
-def run(workloads=("wide", "small", "deep", "sweep"), *, quick=False, repeats=None, sweep: Sweep | None = None,
+def run(workloads=DEFAULT, *, quick=False, repeats=None, sweep: Sweep | None = None,
         log: Callable[[str], None] | None = None) -> dict:
     """Run the named workloads (or :class:`Workload` objects; ``"sweep"`` for the sweep) into one report.
 
@@ -156,7 +177,7 @@ def run(workloads=("wide", "small", "deep", "sweep"), *, quick=False, repeats=No
             continue
         if not isinstance(w, Workload):
             if w not in WORKLOADS:
-                raise ConfigError(f"Unknown workload {w!r}; valid workloads are: {', '.join(WORKLOADS)}, sweep")
+                raise ConfigError(f"Unknown workload {w!r}; valid workloads are: {', '.join(DEFAULT)}")
             w = WORKLOADS[w]
         report["workloads"].append(run_workload(w, quick=quick, repeats=repeats, log=log))
     report["environment"] = environment()  # now that the peers are loaded, threadpoolctl sees their pools

@@ -87,7 +87,7 @@ def _owner(filepath: str) -> str:
 
 
 def environment() -> dict:
-    """Versions, CPU, BLAS libraries (threadpoolctl) and the environment variables that steer them."""
+    """Versions, CPU and its load (1, 5, 15 min), BLAS libraries (threadpoolctl), the variables that steer them."""
     from .. import __version__
 
     def version(dist):
@@ -115,7 +115,11 @@ def environment() -> dict:
                                              "mkl": torch.backends.mkl.is_available(),
                                              "onednn": torch.backends.mkldnn.is_available()}
     keys = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    try:  # other processes on the machine: they slow multi-threaded BLAS and OpenMP far more than Python
+        load = [round(x, 2) for x in os.getloadavg()]
+    except (OSError, AttributeError):
+        load = None
     return {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu,
-            "cpu_count": os.cpu_count(), "threads": blas_threads(), "numpy": np.__version__,
+            "cpu_count": os.cpu_count(), "load_average": load, "threads": blas_threads(), "numpy": np.__version__,
             "glassnet": __version__, "torch": version("torch"), "scikit-learn": version("scikit-learn"),
             "threadpools": libs, "torch_cpu": torch_info, "env": {k: os.environ.get(k) for k in keys}}

@@ -35,32 +35,48 @@ def _arch(rows: int, layers) -> str:
     return f"{rows}×" + "→".join([str(layers[0]), *hidden, str(layers[-1])])
 
 
+def _data(w: dict) -> str:
+    """``8192×784`` or ``50×150×1``: the training set's shape."""
+    return "×".join(map(str, [w["rows"], *w.get("input_shape", w.get("layers", [])[:1])]))
+
+
+def _title(w: dict) -> str:
+    """An MLP as :func:`_arch` writes it; a conv net as its data shape and its layers in words."""
+    return _arch(w["rows"], w["layers"]) if "layers" in w else f"{_data(w)}, {w['net']}"
+
+
 def to_markdown(report: dict) -> str:
     """The report as Markdown: how it was measured, one table per workload, and the sweep."""
     env = report["environment"]
     tc = env.get("torch_cpu")
     torch = f"PyTorch {env['torch']}" + (f" (MKL {tc['mkl']}, oneDNN {tc['onednn']})" if tc else "")
-    machine = (f"CPU: {env['cpu']} ({env['cpu_count']} logical CPUs), {env['threads']} threads for every "
-               f"contestant. {_blas_line(env)}. NumPy {env['numpy']}, {torch}, "
-               f"scikit-learn {env['scikit-learn']}, Python {env['python']}.")
+    load = env.get("load_average")
+    machine = (f"CPU: {env['cpu']} ({env['cpu_count']} logical CPUs"
+               + (f"; load average {load[0]:g}, {load[1]:g}, {load[2]:g} over 1, 5, 15 min at the end" if load else "")
+               + f"), {env['threads']} thread{'s' if env['threads'] != 1 else ''} for every contestant. {_blas_line(env)}. NumPy {env['numpy']}, "
+               f"{torch}, scikit-learn {env['scikit-learn']}, Python {env['python']}.")
     method = (f"Seconds per epoch: median of {report['repeats']} epochs after a warm-up epoch"
               f"{' (--quick: fewer rows)' if report['quick'] else ''}; {report['settings']['optimizer']}, "
-              "float32, same data and initial weights. Peak RSS Δ: growth of the resident set over building "
-              "the model and its first epoch. Final loss/accuracy: one forward pass of the harness over the "
-              "whole training set, from each contestant's final weights.")
+              "float32, same data and initial weights; s/step is s/epoch over the batches per epoch. Peak RSS "
+              "Δ: growth of the resident set over building the model and its first epoch. Final loss/accuracy: "
+              "one forward pass of the harness over the whole training set, from each contestant's final "
+              "weights" + ("; for conv nets, glassnet's forward in training mode (batch normalization with the "
+                           "statistics of the whole set)." if any("arch" in w for w in report["workloads"])
+                           else "."))
     lines = [machine, "", method, ""]
     for w in report["workloads"]:
-        title = (f"**{w['name']}**: {_arch(w['rows'], w['layers'])}, batch {w['batch_size']} "
+        title = (f"**{w['name']}**: {_title(w)}, batch {w['batch_size']} "
                  f"({w['batches_per_epoch']} batches/epoch, {w['params']:,} parameters)")
         lines += [title, "",
-                  "| contestant | s/epoch | glassnet ÷ it | peak RSS Δ (MiB) | final loss | final accuracy |",
-                  "|---|---:|---:|---:|---:|---:|"]
+                  "| contestant | s/epoch | s/step | glassnet ÷ it | peak RSS Δ (MiB) | final loss | final accuracy |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
         for r in w["results"]:
             if "skipped" in r:
-                lines.append(f"| {r['label']} | skipped: {r['skipped']} | | | | |")
+                lines.append(f"| {r['label']} | skipped: {r['skipped']} | | | | | |")
                 continue
             ratio = 1.0 if r["name"] == "glassnet" else w["ratios"].get(r["name"])
-            lines.append(f"| {r['label']} | {_fmt(r['seconds_per_epoch'], '.4g')} | {_fmt(ratio, '.2f')} | "
+            lines.append(f"| {r['label']} | {_fmt(r['seconds_per_epoch'], '.4g')} | "
+                         f"{_fmt(r.get('seconds_per_step'), '.3g')} | {_fmt(ratio, '.2f')} | "
                          f"{_fmt(r['peak_rss_mib'], '.1f')} | {_fmt(r['final_loss'], '.4f')} | "
                          f"{_fmt(r['final_accuracy'], '.3f')} |")
         lines.append("")
@@ -92,8 +108,13 @@ def plot(report: dict, path) -> list[Path]:
     path, written = Path(path), []
     ws = report["workloads"]
     if ws:
-        fig = Figure(figsize=(4.2 * len(ws), 3.4), layout="constrained")
-        for ax, w in zip(fig.subplots(1, len(ws), squeeze=False)[0], ws):
+        cols = min(len(ws), 3)
+        rows = -(-len(ws) // cols)
+        fig = Figure(figsize=(4.2 * cols, 3.4 * rows), layout="constrained")
+        axes = fig.subplots(rows, cols, squeeze=False).ravel()
+        for ax in axes[len(ws):]:
+            ax.set_axis_off()
+        for ax, w in zip(axes, ws):
             done = [r for r in w["results"] if "seconds_per_epoch" in r]
             secs = [r["seconds_per_epoch"] for r in done]
             bars = ax.barh([r["label"] for r in done], secs,
@@ -102,7 +123,8 @@ def plot(report: dict, path) -> list[Path]:
             ax.bar_label(bars, [f"{t:.3g} s" for t in secs], padding=3, fontsize=8)
             ax.invert_yaxis()
             ax.set_xlim(0, max(secs) * 1.35)
-            ax.set_title(f"{w['name']}: {_arch(w['rows'], w['layers'])}, batch {w['batch_size']}", fontsize=9)
+            shape = _arch(w["rows"], w["layers"]) if "layers" in w else _data(w)
+            ax.set_title(f"{w['name']}: {shape}, batch {w['batch_size']}", fontsize=9)
             ax.set_xlabel("seconds per epoch (lower is better)")
         fig.savefig(path, dpi=120)
         written.append(path)

@@ -1,15 +1,18 @@
-"""``glassnet bench``: seconds per epoch of glassnet against the GEMM floor, PyTorch CPU and scikit-learn."""
+"""``glassnet bench``: seconds per epoch of glassnet against the GEMM floor, PyTorch CPU and scikit-learn.
+
+Workloads: three MLPs (wide, small, deep), Wang et al.'s FCN (fcn) and the digits CNN (cnn), and the
+width/batch sweep; see :mod:`glassnet.bench`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from ..bench.harness import DEFAULT
 from ..errors import ConfigError, invalid_value
 
 __all__ = ["add_parser", "run"]
-
-_ALL = ("wide", "small", "deep", "sweep")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -24,8 +27,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="F", help="write the full report as JSON to F")
     p.add_argument("--md", metavar="F", help="write the Markdown table to F")
     p.add_argument("--plot", metavar="F", help="bar chart PNG to F (and the sweep to F's stem + '-sweep.png')")
-    p.add_argument("--workloads", default=",".join(_ALL), metavar="LIST",
-                   help=f"comma-separated, from {','.join(_ALL)} (default: all)")
+    p.add_argument("--workloads", default=",".join(DEFAULT), metavar="LIST",
+                   help=f"comma-separated, from {','.join(DEFAULT)} (default: all)")
     p.add_argument("--repeats", type=int, metavar="N", help="timed epochs per contestant (default 5; 3 with --quick)")
     p.set_defaults(func=run)
     return p
@@ -35,10 +38,10 @@ def run(args) -> int:
     from .. import bench
 
     names = [w.strip() for w in args.workloads.split(",") if w.strip()]
-    unknown = [w for w in names if w not in _ALL]
+    unknown = [w for w in names if w not in DEFAULT]
     if unknown or not names:
-        raise ConfigError(f"Unknown workload {unknown[0]!r}; valid workloads are: {', '.join(_ALL)}" if unknown
-                          else "--workloads is empty; valid workloads are: " + ", ".join(_ALL))
+        raise ConfigError(f"Unknown workload {unknown[0]!r}; valid workloads are: {', '.join(DEFAULT)}" if unknown
+                          else "--workloads is empty; valid workloads are: " + ", ".join(DEFAULT))
     if args.repeats is not None and args.repeats < 1:
         raise invalid_value("repeats", args.repeats, "a positive integer")
     if args.plot:  # fail before minutes of timing, not after

@@ -1,0 +1,182 @@
+"""The networks the workloads train: glassnet models, their PyTorch twins and their matrix products.
+
+A workload's ``layers`` is either an MLP's widths ``(n_in, hidden..., n_classes)`` (ReLU hidden layers,
+softmax output) or a :class:`ConvNet`:
+
+- ``fcn``: Wang et al.'s FCN (:func:`glassnet.models.tsc.fcn`): Conv1D 128 k8 → 256 k5 → 128 k3, each
+  'same' padding, BatchNormalization and ReLU, then global average pooling over time and softmax;
+- ``cnn``: the digits CNN of ``examples/digits_cnn.py``: Conv2D 16 3×3 (ReLU) → MaxPool 2 → Conv2D 32
+  3×3 (ReLU), both 'same', then global average pooling and softmax.
+
+:func:`torch_twin` translates the glassnet model layer by layer, so ``twin.parameters()`` lines up
+one to one with ``model.get_weights()``; :func:`to_torch` and :func:`from_torch` convert each array
+between glassnet's channels-last layout and torch's channels-first one::
+
+    Dense   W (n_in, n_out)       ↔  Linear.weight (n_out, n_in)        W.T
+    Conv1D  W (K, C_in, F)        ↔  Conv1d.weight (F, C_in, K)         W.transpose(2, 1, 0)
+    Conv2D  W (KH, KW, C_in, F)   ↔  Conv2d.weight (F, C_in, KH, KW)    W.transpose(3, 2, 0, 1)
+    biases, BN gamma and beta (C,) are the same
+
+BatchNorm keeps its epsilon; torch's momentum is 1 - Keras' (0.99 → 0.01). Torch takes inputs channels
+first: ``(N, C, T)`` and ``(N, C, H, W)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import pairwise
+
+import numpy as np
+
+from ..errors import ConfigError, invalid_value
+
+__all__ = ["CONV_ARCHS", "ConvNet", "build_glassnet", "describe", "from_torch", "gemm_shapes", "to_torch",
+           "torch_twin"]
+
+CONV_ARCHS = {
+    "fcn": "Conv1D 128 k8 → 256 k5 → 128 k3 (each BN, ReLU) → GAP",
+    "cnn": "Conv2D 16 3×3 → MaxPool 2 → Conv2D 32 3×3 → GAP",
+}
+
+
+@dataclass(frozen=True)
+class ConvNet:
+    """A convolutional classifier: ``arch`` (a key of :data:`CONV_ARCHS`) on samples of ``input_shape``."""
+
+    arch: str
+    input_shape: tuple[int, ...]  # one sample: (T, C) for "fcn", (H, W, C) for "cnn"
+    n_classes: int
+
+    def __post_init__(self):
+        if self.arch not in CONV_ARCHS:
+            raise invalid_value("arch", self.arch, " or ".join(repr(a) for a in CONV_ARCHS))
+
+
+def describe(layers) -> str:
+    """``784→256→10`` for an MLP; the architecture in words, ``→ n_classes``, for a :class:`ConvNet`."""
+    if isinstance(layers, ConvNet):
+        return f"{CONV_ARCHS[layers.arch]} → {layers.n_classes}"
+    return "→".join(map(str, layers))
+
+
+def _stack(layers, seed=None):
+    """The glassnet model of ``layers``, not built yet (no parameters), and its input shape."""
+    from ..layers import Conv2D, Dense, GlobalAveragePooling2D, MaxPool2D
+    from ..model import Sequential
+    from ..models.tsc import fcn
+
+    if not isinstance(layers, ConvNet):
+        stack = [Dense(u, activation="relu") for u in layers[1:-1]] + [Dense(layers[-1], activation="softmax")]
+        return Sequential(stack, seed=seed), (layers[0],)
+    if layers.arch == "fcn":
+        return fcn(layers.n_classes, seed=seed), layers.input_shape
+    stack = [Conv2D(16, 3, padding="same", activation="relu"), MaxPool2D(2),
+             Conv2D(32, 3, padding="same", activation="relu"), GlobalAveragePooling2D(),
+             Dense(layers.n_classes, activation="softmax")]
+    return Sequential(stack, seed=seed), layers.input_shape
+
+
+def _walk(layers):
+    """(layer, input shape, output shape) of each layer of ``layers``' model, without building it."""
+    model, shape = _stack(layers)
+    for layer in model.layers:
+        out = layer.compute_output_shape(shape)
+        yield layer, shape, out
+        shape = out
+
+
+def build_glassnet(layers, seed: int):
+    """The glassnet model of ``layers`` (MLP widths or a :class:`ConvNet`), built, not compiled."""
+    model, shape = _stack(layers, seed)
+    return model.build(shape)
+
+
+def gemm_shapes(layers) -> list[tuple[int, int, int]]:
+    """Per weighted layer, the product ``Z = A·W`` as (rows per sample, k, n): A (rows·batch, k), W (k, n).
+
+    A Dense layer has one row per sample; a convolution one per output position, ``A`` being its im2col
+    matrix with ``k = K·C_in`` (the kernel's taps times the input channels).
+    """
+    if not isinstance(layers, ConvNet):
+        return [(1, a, b) for a, b in pairwise(layers)]
+    shapes = []
+    for layer, shape, out in _walk(layers):
+        if hasattr(layer, "filters"):  # Conv1D, Conv2D
+            shapes.append((int(np.prod(out[:-1])), int(np.prod(layer.kernel_size)) * shape[-1], layer.filters))
+        elif hasattr(layer, "units"):  # Dense
+            shapes.append((1, shape[-1], layer.units))
+    return shapes
+
+
+# -- the PyTorch twin ------------------------------------------------------------------------------------
+_TO_TORCH = {2: (1, 0), 3: (2, 1, 0), 4: (3, 2, 0, 1)}  # glassnet W axes, by ndim, in torch's order
+_FROM_TORCH = {2: (1, 0), 3: (2, 1, 0), 4: (2, 3, 1, 0)}
+
+
+def to_torch(w: np.ndarray) -> np.ndarray:
+    """A glassnet parameter in torch's layout (a contiguous copy; 1-D arrays as they are)."""
+    return np.ascontiguousarray(w.transpose(_TO_TORCH[w.ndim])) if w.ndim > 1 else w
+
+
+def from_torch(w: np.ndarray) -> np.ndarray:
+    """A torch parameter in glassnet's layout (a contiguous copy)."""
+    return np.ascontiguousarray(w.transpose(_FROM_TORCH[w.ndim])) if w.ndim > 1 else w.copy()
+
+
+def torch_twin(layers, weights: list[np.ndarray]):
+    """``torch.nn.Sequential`` doing what glassnet's model of ``layers`` does, with ``weights`` copied in.
+
+    ``weights`` as ``model.get_weights()`` gives them. The glassnet model is walked, not built, so the
+    twin costs no glassnet memory. The last layer's softmax is left out (``CrossEntropyLoss`` takes
+    logits). Covers the layers of the workloads: Dense, Conv1D/Conv2D, BatchNormalization, ReLU,
+    MaxPool2D ('valid'), global average pooling.
+    """
+    import torch
+    from torch import nn
+
+    from ..layers import (
+        Activation,
+        BatchNormalization,
+        Conv1D,
+        Conv2D,
+        Dense,
+        GlobalAveragePooling1D,
+        GlobalAveragePooling2D,
+        MaxPool2D,
+    )
+
+    def activation(act, last: bool):
+        if act.key == "relu":
+            return [nn.ReLU()]
+        if act.key == "linear" or (act.key == "softmax" and last):
+            return []
+        raise ConfigError(f"No PyTorch twin for activation {act.key!r}")
+
+    mods, steps = [], list(_walk(layers))
+    for i, (layer, shape, _) in enumerate(steps):
+        last, c_in = i == len(steps) - 1, shape[-1]
+        if isinstance(layer, Dense):
+            mods += [nn.Linear(c_in, layer.units)] + activation(layer.activation, last)
+        elif isinstance(layer, (Conv1D, Conv2D)):
+            conv = nn.Conv1d if isinstance(layer, Conv1D) else nn.Conv2d
+            mods += [conv(c_in, layer.filters, layer.kernel_size, layer.strides, layer.padding,
+                          layer.dilation_rate)] + activation(layer.activation, last)
+        elif isinstance(layer, BatchNormalization):
+            bn = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
+            mods.append(bn(c_in, eps=layer.epsilon, momentum=1 - layer.momentum))
+        elif isinstance(layer, MaxPool2D) and layer.padding == "valid":
+            mods.append(nn.MaxPool2d(layer.pool_size, layer.strides))
+        elif isinstance(layer, (GlobalAveragePooling1D, GlobalAveragePooling2D)):
+            pool = nn.AdaptiveAvgPool1d if isinstance(layer, GlobalAveragePooling1D) else nn.AdaptiveAvgPool2d
+            mods += [pool(1), nn.Flatten()]
+        elif isinstance(layer, Activation):
+            mods += activation(layer, last)
+        else:
+            raise ConfigError(f"No PyTorch twin for layer {i} ({layer.display_name}, {type(layer).__name__})")
+    twin = nn.Sequential(*mods)
+    params = list(twin.parameters())
+    assert [tuple(p.shape) for p in params] == [to_torch(w).shape for w in weights]
+    with torch.no_grad():
+        for p, w in zip(params, weights):
+            p.copy_(torch.from_numpy(to_torch(w)))
+    return twin

@@ -20,10 +20,9 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..errors import ShapeError, invalid_value
-from ..initializers import get_initializer, initializer_name
-from ..regularizers import get_regularizer
-from .activations import Activation, Linear, get_activation
+from .activations import Linear
 from .base import Layer
+from .kernel import KernelLayer
 
 __all__ = [
     "Conv1D",
@@ -189,7 +188,7 @@ def conv2d_naive_backward(dz, x, W, strides=(1, 1), dilation=(1, 1), pads=((0, 0
 
 
 # -- the layers ----------------------------------------------------------------------------------------
-class _Conv(Layer):
+class _Conv(KernelLayer):
     """Shared body of Conv1D and Conv2D; ``rank`` is the number of spatial axes."""
 
     rank = 1
@@ -209,14 +208,8 @@ class _Conv(Layer):
         if not isinstance(padding, str) or padding.lower() not in self.paddings:
             raise invalid_value("padding", padding, " or ".join(f'"{p}"' for p in self.paddings))
         self.padding = padding.lower()
-        self.activation: Activation = get_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = get_initializer(kernel_initializer)
-        self.bias_initializer = get_initializer(bias_initializer)
-        self.regularizers = {"W": get_regularizer(kernel_regularizer)}
-        if self.use_bias:
-            self.regularizers["b"] = get_regularizer(bias_regularizer)
-        self.need_input_grad = True
+        self._init_kernel(activation, use_bias, kernel_initializer, bias_initializer,
+                          kernel_regularizer, bias_regularizer)
 
     def _geometry(self, input_shape):
         """Output lengths and (before, after) padding per spatial axis."""
@@ -282,21 +275,13 @@ class _Conv(Layer):
         return crop(dxp, self.pads)  # (N, *in, C_in)
 
     def get_config(self):
-        regs = {k: (r.get_config() if r is not None else None) for k, r in self.regularizers.items()}
         return {
             "filters": self.filters,
             "kernel_size": list(self.kernel_size),
             "strides": list(self.strides),
             "padding": self.padding,
             "dilation_rate": list(self.dilation_rate),
-            "activation": self.activation.get_config() | {"class": type(self.activation).__name__},
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializer_name(self.kernel_initializer),
-            "bias_initializer": initializer_name(self.bias_initializer),
-            "kernel_regularizer": regs.get("W"),
-            "bias_regularizer": regs.get("b"),
-            "name": self.name,
-        }
+        } | self._kernel_config()
 
     def extra_repr(self):
         k = self.kernel_size[0] if self.rank == 1 else self.kernel_size

@@ -5,15 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ShapeError, invalid_value
-from ..initializers import get_initializer, initializer_name
-from ..regularizers import get_regularizer
-from .activations import Activation, Linear, get_activation
-from .base import Layer
+from .activations import Linear
+from .kernel import KernelLayer
 
 __all__ = ["Dense"]
 
 
-class Dense(Layer):
+class Dense(KernelLayer):
     """A fully connected layer.
 
     Forward: ``Z = X·W + b`` then ``A = f(Z)``. Backward, given ``dA``:
@@ -53,14 +51,8 @@ class Dense(Layer):
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
             raise invalid_value("units", units, "a positive integer")
         self.units = int(units)
-        self.activation: Activation = get_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = get_initializer(kernel_initializer)
-        self.bias_initializer = get_initializer(bias_initializer)
-        self.regularizers = {"W": get_regularizer(kernel_regularizer)}
-        if self.use_bias:
-            self.regularizers["b"] = get_regularizer(bias_regularizer)
-        self.need_input_grad = True
+        self._init_kernel(activation, use_bias, kernel_initializer, bias_initializer,
+                          kernel_regularizer, bias_regularizer)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
@@ -105,17 +97,7 @@ class Dense(Layer):
         return self.dz @ self.params["W"].T  # (N, n_in)
 
     def get_config(self):
-        regs = {k: (r.get_config() if r is not None else None) for k, r in self.regularizers.items()}
-        return {
-            "units": self.units,
-            "activation": self.activation.get_config() | {"class": type(self.activation).__name__},
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializer_name(self.kernel_initializer),
-            "bias_initializer": initializer_name(self.bias_initializer),
-            "kernel_regularizer": regs.get("W"),
-            "bias_regularizer": regs.get("b"),
-            "name": self.name,
-        }
+        return {"units": self.units} | self._kernel_config()
 
     def extra_repr(self):
         act = "" if isinstance(self.activation, Linear) else f", activation={self.activation.key!r}"

@@ -254,3 +254,15 @@ def test_a_failed_export_leaves_the_old_file_and_no_temporary(tmp_path):
     assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["t.xlsx"]
     with pytest.raises(gn.ExportError, match="does not exist"):
         trace.to_xlsx(tmp_path / "no" / "t.xlsx")
+
+
+def test_to_xlsx_without_a_path_returns_the_workbook_bytes(tmp_path):
+    import io
+
+    import openpyxl
+
+    model, X, y = gn.trace.preset("article")
+    data = gn.trace.record(model, X, y, steps=1).to_xlsx()
+    assert isinstance(data, bytes) and data[:2] == b"PK"  # an xlsx is a zip archive
+    names = openpyxl.load_workbook(io.BytesIO(data)).defined_names
+    assert "s1_Z1" in names and "s1_W1_new" in names

@@ -96,11 +96,14 @@ class Trace:
 
         return to_json(self, path)
 
-    def to_xlsx(self, path, max_cells: int = 200_000) -> None:
-        """A workbook whose every computed cell is a formula (see :mod:`glassnet.trace.xlsx`)."""
+    def to_xlsx(self, path=None, max_cells: int = 200_000) -> bytes | None:
+        """A workbook whose every computed cell is a formula (see :mod:`glassnet.trace.xlsx`).
+
+        With no ``path`` the workbook's bytes are returned instead of written.
+        """
         from .xlsx import to_xlsx
 
-        to_xlsx(self, path, max_cells=max_cells)
+        return to_xlsx(self, path, max_cells=max_cells)
 
     def to_html(self, path=None) -> str:
         """One self-contained HTML page (see :mod:`glassnet.trace.html`)."""

@@ -20,6 +20,7 @@ the categorical cross-entropy reads LN(A), so a probability that underflows to 0
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 
@@ -192,14 +193,15 @@ def _too_big(plan: _Plan, max_cells: int) -> ExportError:
                        f"({steps} step(s) of {n} rows): " + ", ".join(advice) + "; nothing was written")
 
 
-def to_xlsx(trace: Trace, path, max_cells: int = 200_000, *, cached_values: bool = True) -> None:
+def to_xlsx(trace: Trace, path=None, max_cells: int = 200_000, *, cached_values: bool = True) -> bytes | None:
     """Write ``trace`` as a workbook of live formulas (see the module docstring).
 
     Parameters
     ----------
     trace : Trace
-    path : str or path-like
+    path : str, path-like or None
         Written to a temporary name beside it, then renamed: a failed export leaves no file behind.
+        None returns the workbook's bytes instead.
     max_cells : int
         Above this many cells, raise ExportError (before writing) saying how many rows or steps fit.
     cached_values : bool
@@ -216,6 +218,14 @@ def to_xlsx(trace: Trace, path, max_cells: int = 200_000, *, cached_values: bool
     plan = _Plan(trace)
     if plan.cells() > max_cells:
         raise _too_big(plan, max_cells)
+    if path is None:
+        buf = io.BytesIO()
+        wb = xlsxwriter.Workbook(buf, {"in_memory": True})
+        try:
+            _Writer(wb, plan, cached_values).write()
+        finally:
+            wb.close()
+        return buf.getvalue()
     with atomic_target(path, ExportError) as tmp:
         wb = xlsxwriter.Workbook(tmp)
         try:
@@ -225,6 +235,7 @@ def to_xlsx(trace: Trace, path, max_cells: int = 200_000, *, cached_values: bool
                 wb.close()
             except (OSError, xlsxwriter.exceptions.XlsxWriterException) as e:
                 raise ExportError(f"Cannot write {os.fspath(path)}: {e}") from None
+    return None
 
 
 class _Writer:

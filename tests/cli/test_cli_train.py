@@ -368,3 +368,24 @@ def test_subprocess_one_line_error_and_debug_traceback(data, tmp_path):
     )
     assert debug.returncode != 0 and "Traceback (most recent call last)" in debug.stderr
     assert "glassnet.errors.DataError: cannot read" in debug.stderr
+
+
+def test_predict_into_a_closed_pipe_is_quiet(tmp_path):
+    """`glassnet predict ... | head -1` must not print a BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    rows = "\n".join(f"{i},{i % 2}" for i in range(2000))
+    data = tmp_path / "d.csv"
+    data.write_text("x,label\n" + rows + "\n")
+    model = tmp_path / "m.glassnet"
+    cmd = [sys.executable, "-m", "glassnet.cli.main"]
+    subprocess.run([*cmd, "train", "--data", str(data), "--target", "label", "--epochs", "1", "--save", str(model)],
+                   check=True, capture_output=True)
+    pipe = subprocess.Popen([*cmd, "predict", "--model", str(model), "--data", str(data)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pipe.stdout.readline()
+    pipe.stdout.close()
+    err = pipe.stderr.read().decode()
+    assert pipe.wait(timeout=60) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from ..errors import GlassnetError
@@ -54,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"glassnet {args.command}: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`glassnet predict ... | head`): not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(f"glassnet {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -37,7 +37,8 @@ def add_parser(subparsers) -> None:
         metavar="N",
         help="passes over the training series (default: the paper's, mlp 5000, fcn 2000, resnet 1500)",
     )
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seeds initialization, shuffling, dropout")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="seeds initialization, shuffling and dropout (default: 0)")
     p.add_argument(
         "--znorm",
         choices=["train", "series", "none"],

@@ -172,6 +172,22 @@ class SparseCategoricalCrossEntropy(CategoricalCrossEntropy):
     formula = "-(1/N) · Σ log A[n, y_n]"
 
     def prepare(self, y_true, pred_shape, dtype=np.float32):
+        """One-hot rows of ``dtype`` for the integer labels (checked by :meth:`codes`)."""
+        return self.expand(self.codes(y_true, pred_shape), pred_shape[-1], dtype)
+
+    @staticmethod
+    def expand(codes: np.ndarray, n_classes: int, dtype=np.float32) -> np.ndarray:
+        """One-hot rows ``(N, n_classes)`` for integer codes ``(N,)``.
+
+        ``fit`` keeps the labels as codes and expands one batch at a time, so the targets of a large
+        data set cost 8 bytes a row instead of a row of floats per class.
+        """
+        one_hot = np.zeros((len(codes), n_classes), dtype=dtype)
+        one_hot[np.arange(len(codes)), codes] = 1
+        return one_hot
+
+    def codes(self, y_true, pred_shape) -> np.ndarray:
+        """The labels as int64 codes ``(N,)``, checked against the model's ``pred_shape``."""
         y = np.asarray(y_true)
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
@@ -197,9 +213,7 @@ class SparseCategoricalCrossEntropy(CategoricalCrossEntropy):
                 f"Label {codes[row]} at row {row} is out of range for a model with {k} outputs "
                 f"(expected 0..{k - 1})"
             )
-        one_hot = np.zeros(pred_shape, dtype=dtype)
-        one_hot[np.arange(len(codes)), codes] = 1
-        return one_hot
+        return codes
 
 
 LOSSES: dict[str, type[Loss]] = {

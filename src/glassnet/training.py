@@ -45,12 +45,25 @@ def check_inputs(model, X) -> np.ndarray:
     return X
 
 
-def check_targets(model, X, y) -> np.ndarray:
-    """y validated and shaped like the model's outputs (one-hot for sparse labels)."""
+def check_targets(model, X, y, expand: bool = True) -> np.ndarray:
+    """y validated and shaped like the model's outputs (one-hot for sparse labels).
+
+    With ``expand=False`` sparse labels stay int64 codes ``(N,)``; :func:`batch_targets` expands a batch.
+    """
     sparse = isinstance(model.loss, SparseCategoricalCrossEntropy)
     y = check_array(y, "y", dtype=np.float64 if sparse else model.dtype, min_ndim=1)
     check_lengths(X, y)
-    return model.loss.prepare(y, (len(X),) + tuple(model.output_shape), model.dtype)
+    pred_shape = (len(X),) + tuple(model.output_shape)
+    if sparse and not expand:
+        return model.loss.codes(y, pred_shape)
+    return model.loss.prepare(y, pred_shape, model.dtype)
+
+
+def batch_targets(model, Y: np.ndarray) -> np.ndarray:
+    """The targets of one batch as the loss wants them: int codes become one-hot rows."""
+    if Y.dtype.kind == "i" and isinstance(model.loss, SparseCategoricalCrossEntropy):
+        return model.loss.expand(Y, model.output_shape[-1], model.dtype)
+    return Y
 
 
 def _batch_indices(n: int, batch_size: int | None, order: np.ndarray | None, start: int = 0):
@@ -317,11 +330,12 @@ def fit(model, X, y, *, epochs, batch_size, shuffle, validation_data, validation
         if not model.built and saved.built:  # so that X is checked against the checkpoint's input shape
             model.build(saved.input_shape)
     X = check_inputs(model, X)
-    Y = check_targets(model, X, y)
+    Y = check_targets(model, X, y, expand=False)  # sparse labels stay codes; each batch is expanded
     if validation_split and validation_data is not None:
         raise ConfigError("Pass either validation_data or validation_split, not both")
     if validation_split:
         X, Y, Xv, Yv = train_val_split(X, Y, validation_split)
+        Yv = batch_targets(model, Yv)
     elif validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ConfigError("validation_data must be a tuple (X_val, y_val)")
@@ -379,7 +393,7 @@ def fit(model, X, y, *, epochs, batch_size, shuffle, validation_data, validation
                     state.order = model.rng.permutation(n) if shuffled else None
                 totals = state.totals
                 for idx in _batch_indices(n, batch_size, state.order, state.batch):
-                    xb, yb = pages.rows(idx), Y[idx]
+                    xb, yb = pages.rows(idx), batch_targets(model, Y[idx])
                     loss, a = model.train_step(xb, yb)
                     m = len(xb)
                     totals["loss"] += loss * m

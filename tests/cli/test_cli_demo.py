@@ -128,8 +128,6 @@ def test_demo_records_the_trace_from_the_same_initial_weights(capsys, tmp_path, 
 
 
 def test_demo_writes_the_real_trace_files(capsys, tmp_path):
-    if not hasattr(getattr(glassnet, "trace", None), "record"):
-        pytest.skip("glassnet.trace.record is not in this build")
     d, err = run_json(capsys, "--epochs", "5", "--out", str(tmp_path))
     assert "not written" not in err
     assert d["files"]["trace_xlsx"] == str(tmp_path / "article-trace.xlsx")

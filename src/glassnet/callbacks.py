@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 
+from .data.validate import check_positive_int
 from .errors import ConfigError, GlassnetWarning, invalid_value
 
 __all__ = [
@@ -200,8 +201,7 @@ class ModelCheckpoint(Callback):
     """
 
     def __init__(self, path, every: int = 1, save_best_only=False, monitor="val_loss", mode="auto"):
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-            raise invalid_value("every", every, "a positive integer")
+        check_positive_int("every", every)
         try:
             self.path = os.fspath(path)
         except TypeError:

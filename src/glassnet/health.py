@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 
 from .callbacks import Callback
+from .data.validate import check_number
 from .errors import GlassnetWarning, invalid_value
 from .layers.activations import Activation, ReLU, Sigmoid, Tanh
 
@@ -33,15 +34,11 @@ __all__ = ["HealthMonitor"]
 
 
 def _positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise invalid_value(name, value, "a positive number")
-    return float(value)
+    return check_number(name, value, low_open=True, expected="a positive number")
 
 
 def _fraction(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise invalid_value(name, value, "a number in [0, 1)")
-    return float(value)
+    return check_number(name, value, high=1.0, expected="a number in [0, 1)")
 
 
 def _walk(layers, prefix=""):

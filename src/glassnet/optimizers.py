@@ -13,23 +13,11 @@ import math
 
 import numpy as np
 
-from .errors import ConfigError, NotBuiltError, invalid_value
+from .data.validate import check_number
+from .errors import ConfigError, NotBuiltError
 from .schedules import Schedule, get_schedule
 
 __all__ = ["OPTIMIZERS", "SGD", "AdaGrad", "Adadelta", "Adam", "AdamW", "Optimizer", "RMSProp", "get_optimizer"]
-
-
-def _check_number(name, value, *, low=0.0, low_open=False, high=None, high_open=True, allow_none=False):
-    if value is None and allow_none:
-        return
-    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
-    ok = ok and math.isfinite(value) and (value > low if low_open else value >= low)
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        span = f"({low}" if low_open else f"[{low}"
-        span += f", {high})" if high is not None and high_open else (f", {high}]" if high is not None else ", inf)")
-        raise invalid_value(name, value, f"a number in {span}")
 
 
 class Optimizer:
@@ -54,9 +42,9 @@ class Optimizer:
         if lr is not None:
             learning_rate = lr
         if not isinstance(learning_rate, Schedule):
-            _check_number("learning_rate", learning_rate, low_open=True)
+            check_number("learning_rate", learning_rate, low_open=True)
         for name, v in (("clipnorm", clipnorm), ("global_clipnorm", global_clipnorm), ("clipvalue", clipvalue)):
-            _check_number(name, v, low_open=True, allow_none=True)
+            check_number(name, v, low_open=True, allow_none=True)
         self.learning_rate = learning_rate
         self.clipnorm, self.global_clipnorm, self.clipvalue = clipnorm, global_clipnorm, clipvalue
         self.iterations = 0
@@ -97,7 +85,7 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        _check_number("learning_rate", value, low_open=True)
+        check_number("learning_rate", value, low_open=True)
         self.learning_rate = float(value)
 
     # -- the update --------------------------------------------------------------------------------
@@ -151,7 +139,7 @@ class SGD(Optimizer):
 
     def __init__(self, learning_rate=0.01, momentum: float = 0.0, nesterov: bool = False, **kw):
         super().__init__(learning_rate, **kw)
-        _check_number("momentum", momentum, high=1.0)
+        check_number("momentum", momentum, high=1.0)
         if nesterov and momentum == 0:
             raise ConfigError("Received an invalid value for `nesterov`, expected momentum > 0 with Nesterov. "
                               f"Received: nesterov=True, momentum={momentum}")
@@ -186,8 +174,8 @@ class AdaGrad(Optimizer):
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value: float = 0.1, epsilon: float = 1e-7, **kw):
         super().__init__(learning_rate, **kw)
-        _check_number("initial_accumulator_value", initial_accumulator_value)
-        _check_number("epsilon", epsilon, low_open=True)
+        check_number("initial_accumulator_value", initial_accumulator_value)
+        check_number("epsilon", epsilon, low_open=True)
         self.initial_accumulator_value, self.epsilon = float(initial_accumulator_value), float(epsilon)
 
     def _init_state(self):
@@ -215,8 +203,8 @@ class RMSProp(Optimizer):
 
     def __init__(self, learning_rate=0.001, rho: float = 0.9, epsilon: float = 1e-7, **kw):
         super().__init__(learning_rate, **kw)
-        _check_number("rho", rho, high=1.0)
-        _check_number("epsilon", epsilon, low_open=True)
+        check_number("rho", rho, high=1.0)
+        check_number("epsilon", epsilon, low_open=True)
         self.rho, self.epsilon = float(rho), float(epsilon)
 
     def _update(self, p, g, lr):
@@ -243,8 +231,8 @@ class Adadelta(Optimizer):
 
     def __init__(self, learning_rate=0.001, rho: float = 0.95, epsilon: float = 1e-7, **kw):
         super().__init__(learning_rate, **kw)
-        _check_number("rho", rho, high=1.0)
-        _check_number("epsilon", epsilon, low_open=True)
+        check_number("rho", rho, high=1.0)
+        check_number("epsilon", epsilon, low_open=True)
         self.rho, self.epsilon = float(rho), float(epsilon)
 
     def _update(self, p, g, lr):
@@ -273,9 +261,9 @@ class Adam(Optimizer):
 
     def __init__(self, learning_rate=0.001, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-7, **kw):
         super().__init__(learning_rate, **kw)
-        _check_number("beta1", beta1, high=1.0)
-        _check_number("beta2", beta2, high=1.0)
-        _check_number("epsilon", epsilon, low_open=True)
+        check_number("beta1", beta1, high=1.0)
+        check_number("beta2", beta2, high=1.0)
+        check_number("epsilon", epsilon, low_open=True)
         self.beta1, self.beta2, self.epsilon = float(beta1), float(beta2), float(epsilon)
 
     def _update(self, p, g, lr):
@@ -307,7 +295,7 @@ class AdamW(Adam):
 
     def __init__(self, learning_rate=0.001, weight_decay: float = 0.004, **kw):
         super().__init__(learning_rate, **kw)
-        _check_number("weight_decay", weight_decay)
+        check_number("weight_decay", weight_decay)
         self.weight_decay = float(weight_decay)
 
     def _update(self, p, g, lr):

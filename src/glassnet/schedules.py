@@ -5,15 +5,15 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from .errors import ConfigError, invalid_value
+from .data.validate import check_number
+from .errors import ConfigError
 
 __all__ = ["ExponentialDecay", "InverseTimeDecay", "Schedule", "StepDecay", "get_schedule"]
 
 
 def _positive(name, v, allow_zero=False):
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (v >= 0 if allow_zero else v > 0)
-    if not ok:
-        raise invalid_value(name, v, "a non-negative number" if allow_zero else "a positive number")
+    check_number(name, v, low_open=not allow_zero,
+                 expected="a non-negative number" if allow_zero else "a positive number")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import threading
 import numpy as np
 
 from .callbacks import Callback, EpochLogger, History, ProgressBar
-from .data.validate import check_array, check_lengths, memory_map, train_val_split
+from .data.validate import check_array, check_lengths, check_positive_int, memory_map, train_val_split
 from .errors import ConfigError, DivergenceError, ModelFileError, ShapeError, invalid_value
 from .losses import SparseCategoricalCrossEntropy
 
@@ -304,18 +304,12 @@ class _Interrupt:
 # -- the loop ------------------------------------------------------------------------------------------------
 
 
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise invalid_value(name, value, "a positive integer")
-
-
 def fit(model, X, y, *, epochs, batch_size, shuffle, validation_data, validation_split, callbacks, verbose,
         initial_epoch=0, resume_from=None, health=False):
     model._require_compiled("fit()")
-    _positive_int("epochs", epochs)
+    check_positive_int("epochs", epochs)
     if batch_size is not None:
-        _positive_int("batch_size", batch_size)
-        batch_size = int(batch_size)
+        batch_size = check_positive_int("batch_size", batch_size)
     if verbose not in (0, 1, 2):
         raise invalid_value("verbose", verbose, "0, 1 or 2")
     if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:

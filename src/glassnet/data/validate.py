@@ -8,6 +8,7 @@ assumes C-contiguous, finite floating-point arrays and never checks again. Posit
 
 from __future__ import annotations
 
+import math
 import mmap
 import numbers
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ __all__ = [
     "batches",
     "check_array",
     "check_lengths",
+    "check_number",
     "check_positive_int",
     "memory_map",
     "train_val_split",
@@ -245,6 +247,28 @@ def check_lengths(X: Any, y: Any) -> None:
     nx, ny = _n_rows(X, "X"), _n_rows(y, "y")
     if nx != ny:
         raise ShapeError(f"X and y have different numbers of rows: X has {nx}, y has {ny}")
+
+
+def check_number(name: str, value: Any, *, low: float = 0.0, low_open: bool = False, high: float | None = None,
+                 high_open: bool = True, allow_none: bool = False, expected: str | None = None) -> float | None:
+    """Return `value` as a float if it is a finite number in the interval, else a Keras-style ConfigError.
+
+    The interval is ``[low, high)`` by default (``low_open``/``high_open`` choose the brackets; no ``high``
+    means unbounded); ``expected`` replaces the interval in the message ("a positive number").
+    """
+    if value is None and allow_none:
+        return None
+    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, (bool, np.bool_))
+    ok = ok and math.isfinite(value) and (value > low if low_open else value >= low)
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        if expected is None:
+            span = f"({low}" if low_open else f"[{low}"
+            span += ", inf)" if high is None else (f", {high})" if high_open else f", {high}]")
+            expected = f"a number in {span}"
+        raise invalid_value(name, value, expected)
+    return float(value)
 
 
 def check_positive_int(name: str, value: Any) -> int:

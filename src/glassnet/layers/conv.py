@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ..data.validate import check_positive_int
 from ..errors import ShapeError, invalid_value
 from .activations import Linear
 from .base import Layer
@@ -199,9 +200,7 @@ class _Conv(KernelLayer):
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, name=None) -> None:
         super().__init__(name)
-        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
-            raise invalid_value("filters", filters, "a positive integer")
-        self.filters = int(filters)
+        self.filters = check_positive_int("filters", filters)
         self.kernel_size = int_tuple("kernel_size", kernel_size, self.rank)
         self.strides = int_tuple("strides", strides, self.rank)
         self.dilation_rate = int_tuple("dilation_rate", dilation_rate, self.rank)

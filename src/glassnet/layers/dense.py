@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError, invalid_value
+from ..data.validate import check_positive_int
+from ..errors import ShapeError
 from .activations import Linear
 from .kernel import KernelLayer
 
@@ -48,9 +49,7 @@ class Dense(KernelLayer):
         name: str | None = None,
     ) -> None:
         super().__init__(name)
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
-            raise invalid_value("units", units, "a positive integer")
-        self.units = int(units)
+        self.units = check_positive_int("units", units)
         self._init_kernel(activation, use_bias, kernel_initializer, bias_initializer,
                           kernel_regularizer, bias_regularizer)
 

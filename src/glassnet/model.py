@@ -191,9 +191,8 @@ class Sequential:
         loss = self.compute_loss(a, y)
         if not math.isfinite(loss):
             self._diverged(loss)
-        np.copyto(self._backup, self.flat_params)  # the last weights whose loss was finite
         self.backward(a, y)
-        self.optimizer.step()
+        self.optimizer.step(backup=self._backup)  # _backup: the last weights whose loss was finite
         return loss, a
 
     def _diverged(self, loss: float) -> None:

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from . import accel
 from .data.validate import check_number
 from .errors import ConfigError, NotBuiltError
 from .schedules import Schedule, get_schedule
@@ -105,16 +106,28 @@ class Optimizer:
             if factor < 1:
                 g *= g.dtype.type(factor)
 
-    def step(self) -> None:
-        """One update of every parameter from its gradient."""
+    def step(self, backup: np.ndarray | None = None) -> None:
+        """One update of every parameter from its gradient.
+
+        ``backup``, if given, receives the parameters as they were before the update (the model's
+        divergence guard keeps them).
+        """
         if self.p is None:
             raise NotBuiltError("The optimizer is not attached to a model; call model.compile() first")
         self.clip()
-        self._update(self.p, self.g, self.p.dtype.type(self.lr))
+        lr = self.p.dtype.type(self.lr)
+        if backup is None or not self._fused_update(self.p, self.g, lr, backup):
+            if backup is not None:
+                np.copyto(backup, self.p)
+            self._update(self.p, self.g, lr)
         self.iterations += 1
 
     def _update(self, p: np.ndarray, g: np.ndarray, lr) -> None:
         raise NotImplementedError
+
+    def _fused_update(self, p, g, lr, backup) -> bool:
+        """The same update by a fused kernel of :mod:`glassnet.accel`, if one applies; False if not."""
+        return False
 
     # -- (de)serialization -------------------------------------------------------------------------
     def get_config(self) -> dict:
@@ -286,6 +299,15 @@ class Adam(Optimizer):
         tmp *= f(float(lr) * math.sqrt(bc2) / bc1)
         p -= tmp
 
+    def _fused_update(self, p, g, lr, backup, decay=1.0):
+        if not accel.available(p.size):
+            return False
+        t = self.iterations + 1
+        bc1, bc2 = 1 - self.beta1**t, 1 - self.beta2**t
+        accel.adam(p, g, self.state["m"], self.state["v"], backup, 1 - self.beta1, 1 - self.beta2,
+                   self.epsilon * math.sqrt(bc2), float(lr) * math.sqrt(bc2) / bc1, decay)
+        return True
+
     def _extra_config(self):
         return {"beta1": self.beta1, "beta2": self.beta2, "epsilon": self.epsilon}
 
@@ -301,6 +323,9 @@ class AdamW(Adam):
     def _update(self, p, g, lr):
         p *= p.dtype.type(1 - float(lr) * self.weight_decay)
         super()._update(p, g, lr)
+
+    def _fused_update(self, p, g, lr, backup, decay=None):
+        return super()._fused_update(p, g, lr, backup, 1 - float(lr) * self.weight_decay)
 
     def _extra_config(self):
         return super()._extra_config() | {"weight_decay": self.weight_decay}

@@ -75,6 +75,10 @@ def _median_times(epochs: dict[str, Callable], repeats: int) -> dict[str, list[f
 def _prime(name: str, threads: int) -> None:
     """One tiny epoch first, so one-time set-up (lazy imports, thread pools, kernels) is not measured."""
     layers = (4, 3, 2)
+    if name == "glassnet":
+        from .. import accel
+
+        accel.warm_up()  # numba's import and compilation, if it is installed
     BUILDERS[name](layers, 4, make_data(8, 4, 2), glassnet_model(layers).get_weights(), threads).epoch()
 
 

@@ -103,7 +103,7 @@ def _check_model(model, X, y, h, max_checks, rng) -> GradcheckReport:
     from .training import check_inputs, check_targets
 
     model._require_compiled("gradcheck()")
-    m = copy.deepcopy(model)
+    m = copy.deepcopy(model).to("cpu")  # finite differences in float64 on the host, whatever the device
     m.dtype = np.dtype(np.float64)
     for layer in m.layers:
         layer.dtype = m.dtype

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .backend import as_dtype, make_rng
+from .backend import as_dtype, get_device, make_rng, to_numpy
 from .data.validate import check_positive_int
 from .errors import ConfigError, DivergenceError, NotBuiltError, ShapeError
 from .layers.activations import Activation
@@ -39,15 +39,20 @@ class Sequential:
     seed : int, Generator or None
         Seeds the one generator behind initialization, shuffling and dropout: same seed, same run.
     dtype : "float32" (default) or "float64"
+    device : "cpu" (NumPy), "gpu" (CuPy) or None
+        Where parameters, optimizer state and each batch's computation live; None reads
+        ``GLASSNET_DEVICE`` (default ``"cpu"``). See :mod:`glassnet.backend` and :meth:`to`.
     """
 
-    def __init__(self, layers: Iterable[Layer] | None = None, seed=None, dtype="float32", name=None) -> None:
+    def __init__(self, layers: Iterable[Layer] | None = None, seed=None, dtype="float32", name=None,
+                 device=None) -> None:
         self.layers: list[Layer] = []
         for layer in layers or []:
             self.add(layer)
         self.seed = seed if not isinstance(seed, np.random.Generator) else None
         self.rng = make_rng(seed)
         self.dtype = as_dtype(dtype)
+        self._device = get_device(device)
         self.name = name
         self.built = False
         self.loss: Loss | None = None
@@ -97,8 +102,9 @@ class Sequential:
         """Move every parameter and gradient into one flat buffer and make the layers' arrays views."""
         entries = [(i, k, p) for i, layer in enumerate(self.layers) for k, p in layer.params.items()]
         total = sum(p.size for _, _, p in entries)
-        self.flat_params = np.empty(total, dtype=self.dtype)
-        self.flat_grads = np.zeros(total, dtype=self.dtype)
+        xp = self._device.module
+        self.flat_params = xp.empty(total, dtype=self.dtype)
+        self.flat_grads = xp.zeros(total, dtype=self.dtype)
         self.param_index: dict[tuple[int, str], tuple[slice, tuple]] = {}
         views: list[tuple[dict, dict]] = [({}, {}) for _ in self.layers]
         offset = 0
@@ -111,8 +117,41 @@ class Sequential:
             offset += p.size
         for layer, (params, grads) in zip(self.layers, views):
             layer.bind(params, grads)
+            layer.to_device(self._device)
         self._backup = self.flat_params.copy()
         self._regularized = [la for la in self.layers if any(r is not None for r in la.regularizers.values())]
+
+    # -- devices ---------------------------------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        """``"cpu"`` or ``"gpu"``: where the model's arrays live."""
+        return self._device.name
+
+    @property
+    def xp(self):
+        """The array module of the model's device (``numpy`` or ``cupy``)."""
+        return self._device.module
+
+    def to(self, device) -> Sequential:
+        """Move parameters, gradients, layer state and optimizer state to ``device``; returns the model."""
+        target = get_device(device)
+        if target is self._device:
+            return self
+        self._device = target
+        if self.built:
+            for layer in self.layers:  # host copies, which _flatten_params lays out on the new device
+                layer.params = {k: to_numpy(v) for k, v in layer.params.items()}
+            self._flatten_params()
+            if self.optimizer is not None:  # build copies state of matching shape into fresh arrays
+                self.optimizer.state = {k: to_numpy(v) for k, v in self.optimizer.state.items()}
+                self.optimizer.build(self.flat_params, self.flat_grads, self.param_index)
+        return self
+
+    def to_device(self, a):
+        """``a`` (a batch, targets) as an array of the model's device: unchanged on the CPU, else a copy."""
+        if self._device.name == "cpu":
+            return a
+        return self._device.module.asarray(a)
 
     def _require_built(self, what: str) -> None:
         if not self.built:
@@ -265,7 +304,7 @@ class Sequential:
     def get_weights(self) -> list[np.ndarray]:
         """Copies of every parameter, in layer order (``[W1, b1, W2, b2, ...]``)."""
         self._require_built("get_weights()")
-        return [self.layers[i].params[k].copy() for (i, k) in self.param_index]
+        return [np.array(to_numpy(self.layers[i].params[k])) for (i, k) in self.param_index]
 
     def set_weights(self, weights: list[np.ndarray]) -> None:
         """Copy ``weights`` (as from :meth:`get_weights`) into the model's parameters."""
@@ -290,7 +329,8 @@ class Sequential:
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)) for r in rows]
         lines.insert(1, "-" * len(lines[0]))
         total = sum(la.count_params() for la in self.layers)
-        lines += ["-" * len(lines[0]), f"Total params: {total}  (dtype {self.dtype.name})"]
+        device = "" if self.device == "cpu" else f", device {self.device}"
+        lines += ["-" * len(lines[0]), f"Total params: {total}  (dtype {self.dtype.name}{device})"]
         text = "\n".join(lines)
         if print_fn is not None:
             print_fn(text)

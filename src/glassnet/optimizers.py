@@ -300,7 +300,7 @@ class Adam(Optimizer):
         p -= tmp
 
     def _fused_update(self, p, g, lr, backup, decay=1.0):
-        if not accel.available(p.size):
+        if type(p) is not np.ndarray or not accel.available(p.size):  # the kernels run on the CPU
             return False
         t = self.iterations + 1
         bc1, bc2 = 1 - self.beta1**t, 1 - self.beta2**t

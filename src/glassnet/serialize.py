@@ -23,6 +23,7 @@ import zlib
 import numpy as np
 
 from .atomic import atomic_open
+from .backend import get_device, to_numpy
 from .errors import ConfigError, GlassnetError, ModelFileError
 
 __all__ = ["FORMAT", "VERSION", "load_model", "model_config", "save_model"]
@@ -116,7 +117,7 @@ def save_model(model, path) -> None:
         zf.writestr("config.json", json.dumps(model_config(model), indent=1))
         for name, arr in _arrays(model).items():
             buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+            np.lib.format.write_array(buf, np.ascontiguousarray(to_numpy(arr)), allow_pickle=False)
             zf.writestr(f"{name}.npy", buf.getvalue())
 
 
@@ -124,13 +125,17 @@ def _bad(path, why) -> ModelFileError:
     return ModelFileError(f"{path} is not a readable glassnet model file: {why}")
 
 
-def load_model(path):
-    """Read a model written by :func:`save_model`; raises ModelFileError for anything else."""
+def load_model(path, device=None):
+    """Read a model written by :func:`save_model`; raises ModelFileError for anything else.
+
+    ``device`` places the loaded model (``"cpu"``, ``"gpu"``; None: ``GLASSNET_DEVICE`` or the CPU).
+    """
     from .losses import LOSSES
     from .model import Sequential
     from .optimizers import get_optimizer
 
     path = os.fspath(path)
+    device = get_device(device)  # a bad or unusable device is the caller's error, not the file's
     if not os.path.isfile(path):
         raise ModelFileError(f"{path}: no such model file")
     try:
@@ -156,7 +161,8 @@ def load_model(path):
             raise _bad(path, f"{type(e).__name__}: {e}") from None
     try:
         layers = [layer_from_config(entry) for entry in config["layers"]]
-        model = Sequential(layers, seed=config.get("seed"), dtype=config["dtype"], name=config.get("name"))
+        model = Sequential(layers, seed=config.get("seed"), dtype=config["dtype"], name=config.get("name"),
+                           device=device)
         metadata = config.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise _bad(path, "metadata is not a JSON object")

@@ -20,6 +20,7 @@ import threading
 
 import numpy as np
 
+from .backend import to_numpy
 from .callbacks import Callback, EpochLogger, History, ProgressBar
 from .data.validate import check_array, check_lengths, check_positive_int, memory_map, train_val_split
 from .errors import ConfigError, DivergenceError, ModelFileError, ShapeError, invalid_value
@@ -217,7 +218,7 @@ def _load_checkpoint(path):
     """The model a checkpoint file holds; ModelFileError when it holds no training state."""
     from .serialize import load_model
 
-    saved = load_model(path)
+    saved = load_model(path, device="cpu")  # read on the host; _restore copies it to the model's device
     if saved._training is None:
         raise ModelFileError(f"{path} holds no training state to resume from: it was saved before any fit; "
                              "checkpoints come from ModelCheckpoint, `glassnet train --checkpoint` or a "
@@ -256,7 +257,7 @@ def _restore(model, saved, path, batch_size, n, shuffled) -> TrainingState:
     if problems:
         raise ConfigError(f"Cannot resume from {path}: it was written by a different model ("
                           + "; ".join(problems) + ")")
-    np.copyto(model.flat_params, saved.flat_params)
+    model.flat_params[...] = saved.flat_params
     np.copyto(model._backup, model.flat_params)
     for mine_layer, their_layer in zip(model.layers, saved.layers):
         for k, arr in mine_layer.state.items():
@@ -388,6 +389,7 @@ def fit(model, X, y, *, epochs, batch_size, shuffle, validation_data, validation
                 totals = state.totals
                 for idx in _batch_indices(n, batch_size, state.order, state.batch):
                     xb, yb = pages.rows(idx), batch_targets(model, Y[idx])
+                    xb, yb = model.to_device(xb), model.to_device(yb)  # no copy on the CPU
                     loss, a = model.train_step(xb, yb)
                     m = len(xb)
                     totals["loss"] += loss * m
@@ -426,11 +428,12 @@ def evaluate_prepared(model, X, Y, batch_size=None) -> dict[str, float]:
     totals: dict[str, float] = {}
     pages = _PageBudget(X)
     for s in iterate(len(X), batch_size):
-        a = model.forward(X[s], training=False)
+        a = model.forward(model.to_device(X[s]), training=False)
+        y = model.to_device(Y[s])
         n = a.shape[0]
-        totals["loss"] = totals.get("loss", 0.0) + model.compute_loss(a, Y[s]) * n
+        totals["loss"] = totals.get("loss", 0.0) + model.compute_loss(a, y) * n
         for name, f in model.metrics:
-            totals[name] = totals.get(name, 0.0) + f(a, Y[s]) * n
+            totals[name] = totals.get(name, 0.0) + f(a, y) * n
         pages.done(s)
     return {k: v / len(X) for k, v in totals.items()}
 
@@ -440,6 +443,6 @@ def predict_prepared(model, X, batch_size=None) -> np.ndarray:
     pages = _PageBudget(X)
     out = []
     for s in iterate(len(X), batch_size):
-        out.append(model.forward(X[s], training=False).copy())
+        out.append(np.array(to_numpy(model.forward(model.to_device(X[s]), training=False))))
         pages.done(s)
     return out[0] if len(out) == 1 else np.concatenate(out)

@@ -19,11 +19,23 @@ import numpy as np
 __all__ = ["Layer"]
 
 
+def _move(a, xp):
+    """``a`` as an array of module ``xp``, through the host when it changes device."""
+    from ..backend import to_numpy
+
+    return to_numpy(a) if xp is np else xp.asarray(to_numpy(a))
+
+
 class Layer:
     """Base class: stores no parameters, passes shapes through, has no state to save."""
 
     #: names of arrays that are saved but not trained (e.g. batch-norm moving averages)
     state_names: tuple[str, ...] = ()
+    @property
+    def xp(self):
+        """The array module of the model's device (numpy, or cupy on a GPU); set by :meth:`to_device`."""
+        device = self.__dict__.get("_device")
+        return np if device is None else device.module
 
     def __init__(self, name: str | None = None) -> None:
         self.name = name
@@ -67,6 +79,16 @@ class Layer:
         """
         self.params.update(params)
         self.grads.update(grads)
+
+    def to_device(self, device) -> None:
+        """Move the arrays this layer keeps outside the model's flat buffers (``state``) to ``device``.
+
+        The model calls it after :meth:`bind`, with a :class:`~glassnet.backend.Device`. Layers with
+        other constant arrays made in ``build`` override it (and call this one).
+        """
+        self.state = {k: _move(v, device.module) for k, v in self.state.items()}
+        self._device = device
+        self.__dict__.pop("_buffers", None)  # scratch arrays of the old device
 
     def regularization_loss(self) -> float:
         """Sum of the penalties of this layer's regularizers (0.0 when there are none)."""

@@ -17,8 +17,8 @@ position at a time and are the tests' reference.
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
+from ..backend import array_module, as_strided
 from ..data.validate import check_positive_int
 from ..errors import ShapeError, invalid_value
 from .activations import Linear
@@ -56,14 +56,14 @@ def sliding_windows(xp: np.ndarray, kernel, strides, dilation, out) -> np.ndarra
     s_n, *s_sp, s_c = xp.strides
     shape = (xp.shape[0], *out, *kernel, xp.shape[-1])
     steps = (s_n, *(a * s for a, s in zip(s_sp, strides)), *(a * d for a, d in zip(s_sp, dilation)), s_c)
-    return as_strided(xp, shape, steps, writeable=False)
+    return as_strided(xp, shape, steps)
 
 
 def col2im(dcols: np.ndarray, padded_shape, strides, dilation) -> np.ndarray:
     """Sum ``dcols (N, *out, *kernel, C)`` back onto the padded input: one strided add per kernel offset."""
     r = len(strides)
     out, kernel = dcols.shape[1:1 + r], dcols.shape[1 + r:1 + 2 * r]
-    dxp = np.zeros(padded_shape, dtype=dcols.dtype)
+    dxp = array_module(dcols).zeros(padded_shape, dtype=dcols.dtype)
     lead = (slice(None),) * (1 + r)
     for offs in np.ndindex(*kernel):
         target = tuple(slice(k * d, k * d + s * (o - 1) + 1, s) for k, d, s, o in zip(offs, dilation, strides, out))
@@ -81,7 +81,8 @@ def buffer(layer: Layer, key: str, shape, dtype, fill=None) -> np.ndarray:
     buffers = layer.__dict__.setdefault("_buffers", {})
     buf = buffers.get(key)
     if buf is None or buf.shape != tuple(shape) or buf.dtype != dtype:
-        buf = buffers[key] = np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
+        xp = layer.xp  # the module of the layer's device
+        buf = buffers[key] = xp.empty(shape, dtype) if fill is None else xp.full(shape, fill, dtype)
     return buf
 
 

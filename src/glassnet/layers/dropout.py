@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import invalid_value
+from ..backend import array_module
 from .base import Layer
 
 __all__ = ["Dropout"]
@@ -33,7 +34,9 @@ class Dropout(Layer):
             return x
         keep = 1.0 - self.rate
         # scaled mask: kept units carry 1/keep, dropped ones 0
-        self.mask = (self.rng.random(x.shape, dtype=x.dtype) < keep) * x.dtype.type(1.0 / keep)
+        # (drawn on the host from the model's generator, so every device sees the same masks)
+        mask = (self.rng.random(x.shape, dtype=x.dtype) < keep) * x.dtype.type(1.0 / keep)
+        self.mask = array_module(x).asarray(mask)
         return x * self.mask
 
     def backward(self, dy):

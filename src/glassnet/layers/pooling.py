@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import invalid_value
-from .base import Layer
+from .base import Layer, _move
 from .conv import (
     buffer,
     check_input_rank,
@@ -78,6 +78,11 @@ class _Pool(Layer):
             self.counts = windows.sum(axis=tuple(range(1 + self.rank, 1 + 2 * self.rank)))[0]
         return super().build(input_shape, rng, dtype)
 
+    def to_device(self, device) -> None:
+        super().to_device(device)
+        if self.mode == "average":
+            self.counts = _move(self.counts, device.module)
+
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         if x.ndim != self.rank + 2:
             check_input_rank(self, x.shape[1:], self.rank, _AXES[self.rank])
@@ -104,7 +109,7 @@ class _Pool(Layer):
             g = dy / self.counts  # (N, *out, C)
             dcols = np.broadcast_to(g.reshape(N, *out, *(1,) * self.rank, C), full)
         else:
-            dcols = np.zeros((N, *out, int(np.prod(self.pool_size)), C), dtype=dy.dtype)
+            dcols = self.xp.zeros((N, *out, int(np.prod(self.pool_size)), C), dtype=dy.dtype)
             np.put_along_axis(dcols, self.argmax, dy[..., None, :], axis=-2)
             dcols = dcols.reshape(full)
         dxp = col2im(dcols, padded_shape(self.x_shape, self.pads), self.strides, (1,) * self.rank)
@@ -166,7 +171,7 @@ class _GlobalAveragePooling(Layer):
         return x.mean(axis=tuple(range(1, 1 + self.rank)))  # (N, C)
 
     def backward(self, dy):
-        dx = np.empty(self.x_shape, dtype=dy.dtype)
+        dx = self.xp.empty(self.x_shape, dtype=dy.dtype)
         positions = int(np.prod(self.x_shape[1:-1]))
         dx[...] = (dy / dy.dtype.type(positions)).reshape(dy.shape[0], *(1,) * self.rank, dy.shape[-1])
         return dx

@@ -129,7 +129,9 @@ def record(model, X, y, steps: int = 1, batch_size: int | None = None, shuffle: 
     The model trains for real: afterwards its weights and optimizer state are those of ``steps`` calls of
     ``model.train_step`` (what ``fit`` would do), and every recorded number is the engine's own.
     Record a ``dtype="float64"`` model to compare the trace with a workbook or another language to 1e-12;
-    a float32 model is recorded as it is, with a GlassnetWarning.
+    a float32 model is recorded as it is, with a GlassnetWarning. A model on a GPU is moved to the host
+    for the recording and back after it: the trace shows the NumPy engine's numbers (a GPU's own
+    matrix products may differ from them in the last bits).
 
     Parameters
     ----------
@@ -167,7 +169,12 @@ def record(model, X, y, steps: int = 1, batch_size: int | None = None, shuffle: 
     n = len(X)
     rng = model.rng if shuffle and batch_size is not None and batch_size < n else None
     row_batches = _row_batches(n, batch_size, rng)
-    recorded = [_record_step(model, X, Y, s, next(row_batches), info) for s in range(1, steps + 1)]
+    device = model.device
+    model.to("cpu")  # a model on a GPU is traced on the host (the same code), then moved back
+    try:
+        recorded = [_record_step(model, X, Y, s, next(row_batches), info) for s in range(1, steps + 1)]
+    finally:
+        model.to(device)
     return Trace(info, recorded)
 
 

@@ -214,17 +214,32 @@ def memory_map(a: Any) -> np.memmap | None:
     return None
 
 
+def _finite_sum_of_squares(block: np.ndarray) -> bool:
+    flat = block.reshape(-1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.dot(flat, flat)))
+
+
 def _first_non_finite(a: np.ndarray, chunk: int = 1 << 20) -> tuple[int, ...] | None:
     """Index of the first NaN/inf in `a` (at least 1-D), or None; looks at about `chunk` values at a time.
 
     A whole-array ``np.isfinite`` would allocate a boolean array a quarter the size of the data; chunks
     keep the check's memory small, and the pages of a memory-mapped file are released after each one.
+    A chunk whose sum of squares is finite holds no NaN or inf (they would make it NaN or inf), and that
+    one BLAS dot product is about three times faster than ``isfinite``; only a chunk where it is not
+    finite (a NaN, an inf, or squares that overflow) is searched element by element.
     """
     mapped = memory_map(a)
     row = int(np.prod(a.shape[1:]))  # values per row
     rows = max(1, chunk // max(1, row))
+    fast = a.dtype.kind == "f" and a.flags.c_contiguous
     for start in range(0, len(a), rows):
-        finite = np.isfinite(a[start : start + rows])
+        block = a[start : start + rows]
+        if fast and _finite_sum_of_squares(block):
+            if mapped is not None:
+                mapped._mmap.madvise(mmap.MADV_DONTNEED)
+            continue
+        finite = np.isfinite(block)
         if mapped is not None:
             mapped._mmap.madvise(mmap.MADV_DONTNEED)
         if not finite.all():

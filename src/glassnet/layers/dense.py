@@ -90,7 +90,7 @@ class Dense(KernelLayer):
             x, dz = x.reshape(-1, x.shape[-1]), dz.reshape(-1, dz.shape[-1])
         np.matmul(x.T, dz, out=self.grads["W"])  # (n_in, n_out)
         if self.use_bias:
-            np.add.reduce(dz, axis=0, out=self.grads["b"])  # (n_out,)
+            dz.sum(axis=0, out=self.grads["b"])  # (n_out,)
         if not self.need_input_grad:
             return None
         return self.dz @ self.params["W"].T  # (N, n_in)

@@ -11,8 +11,16 @@ from glassnet.optimizers import Adam, AdamW
 
 pytest.importorskip("numba", reason="numba is in the dev extra; the fused kernels need it")
 
-from test_optimizers import OPTIMIZERS, assert_params_match, assert_state_matches, data, fit_ours, glassnet_mlp, \
-    torch_twin, train_torch  # noqa: E402
+from test_optimizers import (
+    OPTIMIZERS,
+    assert_params_match,
+    assert_state_matches,
+    data,
+    fit_ours,
+    glassnet_mlp,
+    torch_twin,
+    train_torch,
+)
 
 
 def train(mode, monkeypatch, optimizer, dtype, *, clip=None, steps=6):

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from glassnet import bench
 from glassnet.cli.main import main
@@ -13,6 +12,7 @@ from glassnet.errors import ConfigError
 TINY = bench.Workload("tiny", rows=96, layers=(8, 6, 3), batch_size=32)
 TINY_FCN = bench.Workload("tiny-fcn", rows=8, layers=bench.ConvNet("fcn", (16, 1), 2), batch_size=4)
 TINY_CNN = bench.Workload("tiny-cnn", rows=24, layers=bench.ConvNet("cnn", (8, 8, 1), 3), batch_size=16)
+TINY_LSTM = bench.Workload("tiny-lstm", rows=48, layers=bench.LSTMNet((6, 3), 8, 3), batch_size=16)
 TINY_SWEEP = bench.Sweep(rows=64, n_in=8, n_out=3, widths=(4, 8), width_batch=16, batch_sizes=(16, 32),
                          batch_width=4)
 
@@ -71,20 +71,53 @@ def test_conv_workloads_run_glassnet_floor_and_torch_on_equal_work(conv_report):
         assert ours < start and theirs < start and abs(ours - theirs) < 0.25 * start, (start, ours, theirs)
 
 
+@pytest.fixture(scope="module")
+def lstm_report():
+    return bench.run([TINY_LSTM], repeats=1)
+
+
+def test_lstm_workload_runs_glassnet_floor_and_torch_on_equal_work(lstm_report):
+    (w,) = lstm_report["workloads"]
+    assert (w["arch"], w["input_shape"], w["units"], w["n_classes"]) == ("lstm", [6, 3], 8, 3)
+    assert w["batches_per_epoch"] == 3 and w["net"] == "LSTM 8 (last step) → 3"
+    assert w["params"] == (3 * 32 + 8 * 32 + 32) + (8 * 3 + 3)  # W, U, b of the LSTM (one bias), Dense
+    by_name = {r["name"]: r for r in w["results"]}
+    assert list(by_name) == ["glassnet", "floor", "torch"]  # scikit-learn has no LSTM
+    assert set(w["ratios"]) == {"floor", "torch"}
+    for r in by_name.values():
+        assert r["seconds_per_epoch"] > 0 and r["seconds_per_step"] == pytest.approx(r["seconds_per_epoch"] / 3)
+    # same start, data and optimizer, no batch statistics: only the shuffles differ
+    init = bench.contestants.glassnet_model(TINY_LSTM.layers).get_weights()
+    start, _ = bench.evaluate(init, bench.make_data(48, (6, 3), 3), TINY_LSTM.layers)
+    ours, theirs = by_name["glassnet"]["final_loss"], by_name["torch"]["final_loss"]
+    assert ours < start and theirs < start and abs(ours - theirs) < 0.1 * (start - min(ours, theirs)) + 1e-3, (
+        start, ours, theirs)
+    md = bench.to_markdown(lstm_report)
+    assert "**tiny-lstm**: 48×6×3, LSTM 8 (last step) → 3, batch 16 (3 batches/epoch, 411 parameters)" in md
+    assert [r.split("|")[1].strip() for r in _table_rows(md, "**tiny-lstm**")] == [
+        "glassnet", "GEMM floor (NumPy)", "PyTorch CPU"]
+
+
+def test_lstm_is_a_default_workload():
+    assert "lstm" in bench.DEFAULT and bench.WORKLOADS["lstm"].layers == bench.LSTMNet((50, 32), 128, 10)
+    assert (bench.WORKLOADS["lstm"].batch_size, bench.WORKLOADS["lstm"].quick_rows) == (64, 512)
+
+
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
-@pytest.mark.parametrize("net", [bench.ConvNet("fcn", (16, 1), 3), bench.ConvNet("cnn", (8, 8, 1), 10), (8, 6, 3)])
+@pytest.mark.parametrize("net", [bench.ConvNet("fcn", (16, 1), 3), bench.ConvNet("cnn", (8, 8, 1), 10), (8, 6, 3),
+                                 bench.LSTMNet((7, 4), 5, 3)])
 def test_torch_twin_computes_what_the_glassnet_model_computes(net):
-    from glassnet.bench.nets import build_glassnet, from_torch, torch_twin
+    from glassnet.bench.nets import build_glassnet, from_torch, torch_input, torch_twin, trainable
 
     model = build_glassnet(net, seed=0)
-    data = bench.make_data(6, net.input_shape if isinstance(net, bench.ConvNet) else net[0], 3)
+    data = bench.make_data(6, net[0] if isinstance(net, tuple) else net.input_shape, 3)
     weights = model.get_weights()
     twin = torch_twin(net, weights)
     model.forward(data.X, training=True)  # batch statistics in both
     ours = model.layers[-1].z  # logits
-    theirs = twin(torch.from_numpy(np.ascontiguousarray(np.moveaxis(data.X, -1, 1)))).detach().numpy()
+    theirs = twin(torch_input(net, data.X)).detach().numpy()
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5, err_msg="glassnet vs torch logits")
-    for w, p in zip(weights, twin.parameters(), strict=True):  # the layouts convert both ways exactly
+    for w, p in zip(weights, trainable(twin), strict=True):  # the layouts convert both ways exactly
         np.testing.assert_array_equal(w, from_torch(p.detach().numpy()))
 
 
@@ -173,6 +206,25 @@ def test_conv_floor_does_the_im2col_products_only(monkeypatch):
             ((16 * 16, 32), (32, 144), True)} <= set(calls)
 
 
+def test_lstm_floor_does_the_products_of_backpropagation_through_time(monkeypatch):
+    # 2 batches of 16 sequences of 6 steps: 1 big X·W, 6 h·U, 3 for the Dense, 6 dG·Uᵀ, dW and dU per batch
+    net = bench.LSTMNet((6, 3), 8, 3)
+    data = bench.make_data(32, net.input_shape, 3)
+    init = bench.contestants.glassnet_model(net).get_weights()
+    runner = bench.contestants.BUILDERS["floor"](net, 16, data, init, 1)
+    calls, real = [], np.matmul
+
+    def counting(a, b, out=None):
+        calls.append((a.shape, b.shape, out is not None))
+        return real(a, b, out=out)
+
+    monkeypatch.setattr(np, "matmul", counting)
+    runner.epoch()
+    assert len(calls) == 2 * (1 + 6 + 3 + 6 + 2) and all(out for *_, out in calls)
+    assert {((16 * 6, 3), (3, 32), True), ((16, 8), (8, 32), True), ((16, 32), (32, 8), True),
+            ((3, 16 * 6), (16 * 6, 32), True), ((8, 16 * 6), (16 * 6, 32), True)} <= set(calls)
+
+
 def test_bad_workload_is_a_config_error():
     with pytest.raises(ConfigError, match="Unknown workload 'huge'"):
         bench.run(["huge"])
@@ -183,7 +235,7 @@ def test_bad_workload_is_a_config_error():
 def test_cli_rejects_unknown_workload(capsys):
     assert main(["bench", "--workloads", "small,huge"]) == 2
     err = capsys.readouterr().err
-    assert "Unknown workload 'huge'" in err and "fcn, cnn" in err
+    assert "Unknown workload 'huge'" in err and "fcn, cnn, lstm" in err
 
 
 def test_cli_writes_json_markdown_and_plot(tmp_path, capsys):

@@ -8,6 +8,7 @@ tests run on ``device="gpu"`` as well (``GLASSNET_TEST_GPU=1``).
 import os
 import sys
 
+import fakegpu
 import numpy as np
 import pytest
 
@@ -15,8 +16,6 @@ import glassnet as gn
 from glassnet import layers as L
 from glassnet.backend import get_device, to_numpy
 from glassnet.errors import ConfigError
-
-import fakegpu
 
 fakegpu.install()
 DEVICES = ["fakegpu"] + (["gpu"] if os.environ.get("GLASSNET_TEST_GPU") else [])
@@ -119,7 +118,7 @@ def test_float32_on_the_device_keeps_float32():
 
 
 def test_save_on_the_device_load_anywhere(tmp_path):
-    dev, _, X, y = trained("fcn", "fakegpu")
+    dev, _, X, _ = trained("fcn", "fakegpu")
     path = tmp_path / "m.glassnet"
     dev.save(path)
     on_cpu = gn.load(path)
@@ -179,7 +178,7 @@ def test_unknown_device_is_a_config_error():
 
 def test_gpu_without_cupy_is_a_config_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)  # as on a machine without CuPy
-    import glassnet.backend as backend
+    from glassnet import backend
 
     monkeypatch.setitem(backend._DEVICES, "gpu", backend._cupy)
     with pytest.raises(ConfigError, match=r"device='gpu' needs CuPy and a CUDA GPU"):
@@ -204,7 +203,7 @@ def test_trace_and_gradcheck_of_a_device_model():
         m.compile(loss="mse", optimizer=gn.optimizers.SGD(0.1))
         m.build(4)
         models.append((m, gn.trace.record(m, X, y, steps=2)))
-    (cpu, t_cpu), (dev, t_dev) = models
+    (_, t_cpu), (dev, t_dev) = models
     assert dev.device == "fakegpu" and type(dev.flat_params) is fakegpu.DeviceArray  # moved back
     assert t_dev.to_json() == t_cpu.to_json()
     dev.fit(X, y, epochs=3, verbose=0)  # still trains on its device after the trace

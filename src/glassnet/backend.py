@@ -15,9 +15,9 @@ the same seed gives the same run on every device; there is no global seed anywhe
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Callable
 
 import numpy as np
 
@@ -56,12 +56,12 @@ _BY_TYPE: dict[type, Device] = {}
 def _cupy() -> Device:
     try:
         import cupy
-    except Exception as e:  # ImportError, or CUDA libraries missing at import time
+    except Exception as e:  # noqa: BLE001 - ImportError, or CUDA libraries missing at import time: any is 'no GPU'
         raise ConfigError(f"device='gpu' needs CuPy and a CUDA GPU (pip install cupy-cuda12x); importing cupy failed: "
                           f"{type(e).__name__}: {e}") from None
     try:
         n = cupy.cuda.runtime.getDeviceCount()
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - CUDARuntimeError (no driver, no device) and kin
         raise ConfigError(f"device='gpu': CuPy is installed but finds no usable CUDA device ({type(e).__name__}: {e})"
                           ) from None
     if n < 1:

@@ -22,6 +22,7 @@ __all__ = [
     "he_uniform",
     "ones",
     "orthogonal",
+    "random_uniform",
     "uniform",
     "zeros",
 ]
@@ -39,6 +40,11 @@ def _fans(shape: tuple) -> tuple[int, int]:
 def uniform(shape, rng, dtype=np.float32):
     """U[0, 1): the seed tutorial's ``np.random.uniform(size=...)``."""
     return rng.uniform(size=shape).astype(dtype)
+
+
+def random_uniform(shape, rng, dtype=np.float32):
+    """U[-0.05, 0.05]: Keras' RandomUniform defaults, its initializer for embeddings."""
+    return rng.uniform(-0.05, 0.05, size=shape).astype(dtype)
 
 
 def zeros(shape, rng, dtype=np.float32):
@@ -83,7 +89,7 @@ def orthogonal(shape, rng, dtype=np.float32):
     q *= np.sign(np.diag(r))  # make the decomposition unique
     if rows < cols:
         q = q.T
-    return q[:rows, :cols].reshape(shape).astype(dtype)
+    return np.ascontiguousarray(q[:rows, :cols].reshape(shape), dtype=dtype)  # C order, as every weight
 
 
 def _truncated_normal(shape, std, rng):
@@ -99,7 +105,8 @@ def _truncated_normal(shape, std, rng):
 
 INITIALIZERS: dict[str, Initializer] = {
     f.__name__: f
-    for f in (uniform, zeros, ones, glorot_uniform, glorot_normal, he_uniform, he_normal, orthogonal)
+    for f in (uniform, random_uniform, zeros, ones, glorot_uniform, glorot_normal, he_uniform, he_normal,
+              orthogonal)
 }
 
 

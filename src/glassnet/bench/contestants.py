@@ -1,7 +1,8 @@
 """The contestants: each builds its model on the shared data and weights and returns an epoch to time.
 
 A builder takes ``(layers, batch, data, init, threads)`` — ``layers`` an MLP's widths
-``(n_in, hidden..., n_classes)`` or a :class:`~glassnet.bench.nets.ConvNet`, ``init`` the glassnet
+``(n_in, hidden..., n_classes)``, a :class:`~glassnet.bench.nets.ConvNet` or a
+:class:`~glassnet.bench.nets.LSTMNet`, ``init`` the glassnet
 model's ``get_weights()`` (``[W1, b1, W2, b2, ...]`` for an MLP, ``W`` of shape ``(n_in, n_out)``) — and
 returns a :class:`Runner`. Peers are imported inside their builder, so glassnet never needs them to import.
 """
@@ -14,7 +15,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .nets import ConvNet, build_glassnet, from_torch, gemm_shapes, torch_twin
+from .nets import (
+    ConvNet,
+    LSTMNet,
+    build_glassnet,
+    from_torch,
+    gemm_shapes,
+    torch_input,
+    torch_twin,
+    trainable,
+)
 
 __all__ = ["BUILDERS", "CONTESTANTS", "EPS", "LR", "SEED", "Data", "Runner", "applies", "evaluate",
            "glassnet_model", "make_data"]
@@ -69,7 +79,7 @@ def glassnet_model(layers, seed: int = SEED):
 
 def applies(name: str, layers) -> bool:
     """Whether contestant ``name`` can train ``layers``: scikit-learn has MLPs only."""
-    return not (name == "sklearn" and isinstance(layers, ConvNet))
+    return not (name == "sklearn" and isinstance(layers, (ConvNet, LSTMNet)))
 
 
 def _glassnet(layers, batch, data, init, threads) -> Runner:
@@ -84,8 +94,11 @@ def _floor(layers, batch, data, init, threads) -> Runner:
 
     For an MLP, ``A`` is a slice of X for the first layer and the previous ``Z`` after it; for a conv
     net each layer's ``A`` is its im2col matrix, a preallocated buffer: the floor pays no shuffling,
-    im2col or col2im copy, and nothing elementwise (BN, activations, pooling, Adam).
+    im2col or col2im copy, and nothing elementwise (BN, activations, pooling, Adam). An LSTM has
+    its own products (:func:`_lstm_floor`).
     """
+    if isinstance(layers, LSTMNet):
+        return _lstm_floor(layers, batch, data, init)
     gemms = gemm_shapes(layers)  # (rows per sample, k, n) per weighted layer
     chained = not isinstance(layers, ConvNet)
     Ws = [w.reshape(k, n) for w, (_, k, n) in zip((w for w in init if w.ndim > 1), gemms)]
@@ -117,15 +130,62 @@ def _floor(layers, batch, data, init, threads) -> Runner:
     return Runner(epoch, None, note="matrix products only")
 
 
+def _lstm_floor(net: LSTMNet, batch, data, init) -> Runner:
+    """The products of backpropagation through time, per batch of m sequences of T steps::
+
+        A = X·W                    (m·T, C)·(C, 4U)     all steps at once
+        A_t += h_{t-1}·U           (m, U)·(U, 4U)       T times
+        Z = h_T·V                  (m, U)·(U, K)        the Dense layer, then its dV = h_Tᵀ·dZ, dh = dZ·Vᵀ
+        dh_{t-1} = dG_t·Uᵀ         (m, 4U)·(4U, U)      T times
+        dW = Xᵀ·dG,  dU = Hᵀ·dG    (C or U, m·T)·(m·T, 4U)
+
+    X is a view of the batch (batch major: the floor pays no transposing copy), the rest preallocated
+    buffers; nothing elementwise (gates, cell, softmax, Adam).
+    """
+    W, Uh, _, V, _ = init
+    T, C = net.input_shape
+    u, K = net.units, net.n_classes
+    X, rows = data.X, len(data.X)
+    dW, dU, dV = np.empty_like(W), np.empty_like(Uh), np.empty_like(V)
+    rng = np.random.default_rng(SEED)
+
+    def buffers(m):
+        return {"A": np.empty((m * T, 4 * u), np.float32), "hU": np.empty((m, 4 * u), np.float32),
+                "H": rng.standard_normal((m * T, u), dtype=np.float32), "Z": np.empty((m, K), np.float32),
+                "dZ": rng.standard_normal((m, K), dtype=np.float32), "dh": np.empty((m, u), np.float32),
+                "dG": rng.standard_normal((m * T, 4 * u), dtype=np.float32)}
+
+    by_size = {m: buffers(m) for m in {batch, rows % batch or batch}}
+
+    def epoch():
+        for s in range(0, rows, batch):
+            x = X[s:s + batch]  # (m, T, C), a view
+            m = len(x)
+            b = by_size[m]
+            H, dG = b["H"].reshape(m, T, u), b["dG"].reshape(m, T, 4 * u)
+            np.matmul(x.reshape(m * T, C), W, out=b["A"])
+            for t in range(T):
+                np.matmul(H[:, t], Uh, out=b["hU"])
+            np.matmul(H[:, -1], V, out=b["Z"])
+            np.matmul(H[:, -1].T, b["dZ"], out=dV)
+            np.matmul(b["dZ"], V.T, out=b["dh"])
+            for t in reversed(range(T)):
+                np.matmul(dG[:, t], Uh.T, out=b["dh"])
+            np.matmul(x.reshape(m * T, C).T, b["dG"], out=dW)
+            np.matmul(b["H"].T, b["dG"], out=dU)
+
+    return Runner(epoch, None, note="matrix products only")
+
+
 def _torch(layers, batch, data, init, threads) -> Runner:
     import torch
 
     torch.set_num_threads(threads)
     net = torch_twin(layers, init)  # logits; CrossEntropyLoss applies log-softmax
-    opt = torch.optim.Adam(net.parameters(), lr=LR, eps=EPS)
+    opt = torch.optim.Adam(trainable(net), lr=LR, eps=EPS)
     loss_fn = torch.nn.CrossEntropyLoss()
-    # channels first, copied once: (N, C, T) and (N, C, H, W); an MLP's (N, n_in) stays as it is
-    X, y = torch.from_numpy(np.ascontiguousarray(np.moveaxis(data.X, -1, 1))), torch.from_numpy(data.y)
+    # convolutions' inputs channels first, copied once: (N, C, T) and (N, C, H, W)
+    X, y = torch_input(layers, data.X), torch.from_numpy(data.y)
     rng, n = np.random.default_rng(SEED), len(data.X)
 
     def epoch():
@@ -142,7 +202,7 @@ def _torch(layers, batch, data, init, threads) -> Runner:
                 total += loss.item() * len(idx)  # the epoch's mean loss, as fit() and partial_fit() track it
 
     def weights():
-        return [from_torch(p.detach().numpy()) for p in net.parameters()]
+        return [from_torch(p.detach().numpy()) for p in trainable(net)]
 
     return Runner(epoch, weights, note=f"torch {torch.__version__}, {torch.get_num_threads()} threads")
 
@@ -182,14 +242,16 @@ def evaluate(weights: list[np.ndarray], data: Data, layers=None, *, chunk: int =
     """Mean softmax cross-entropy and accuracy of the net ``layers`` with these weights, on all of ``data``.
 
     One formula for every contestant, so the final numbers compare like with like. An MLP (``layers``
-    None or widths) runs as NumPy ReLU layers here; a :class:`ConvNet` runs as glassnet's model in
-    training mode, so batch normalization uses the statistics of the chunk (the whole training set when it
+    None or widths) runs as NumPy ReLU layers here; a :class:`ConvNet` or an :class:`LSTMNet` runs as
+    glassnet's model in training mode, so batch normalization uses the statistics of the chunk (the whole training set when it
     has at most ``chunk`` rows) rather than the moving averages, which torch keeps with the unbiased
     variance.
     """
     model = None
-    if isinstance(layers, ConvNet):
+    if isinstance(layers, (ConvNet, LSTMNet)):
         model = build_glassnet(layers, SEED)
+        if isinstance(layers, LSTMNet):
+            chunk = min(chunk, 512)  # the LSTM keeps every step's gates: (T, chunk, 4U) floats
         model.set_weights(weights)
     loss, hits, n = 0.0, 0, len(data.X)
     for s in range(0, n, chunk):

@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import ConfigError, invalid_value
 from .contestants import BUILDERS, CONTESTANTS, EPS, LR, SEED, applies, evaluate, glassnet_model, make_data
 from .measure import PeakRSS, blas_threads, environment
-from .nets import ConvNet, describe
+from .nets import ConvNet, LSTMNet, describe
 
 __all__ = ["DEFAULT", "SWEEP", "WORKLOADS", "Sweep", "Workload", "run", "run_sweep", "run_workload"]
 
@@ -25,12 +25,13 @@ _PEER_MODULES = {"torch": "torch", "sklearn": "sklearn"}
 class Workload:
     """A classification problem: ``rows`` samples through ``layers``.
 
-    ``layers`` is an MLP's widths ``(n_in, hidden..., n_classes)`` or a :class:`~glassnet.bench.ConvNet`.
+    ``layers`` is an MLP's widths ``(n_in, hidden..., n_classes)``, a :class:`~glassnet.bench.ConvNet`
+    or a :class:`~glassnet.bench.LSTMNet`.
     """
 
     name: str
     rows: int
-    layers: tuple[int, ...] | ConvNet
+    layers: tuple[int, ...] | ConvNet | LSTMNet
     batch_size: int
     quick_rows: int | None = None  # rows with --quick (None: the same)
 
@@ -56,9 +57,11 @@ WORKLOADS = {
     # GunPoint's shape (50 training series of 150 steps, 2 classes) at the paper's batch min(N/10, 16) = 5
     "fcn": Workload("fcn", 50, ConvNet("fcn", (150, 1), 2), 5),
     "cnn": Workload("cnn", 1797, ConvNet("cnn", (8, 8, 1), 10), 32),
+    # 50 steps of 32 features, LSTM(128): backpropagation through time, about a second per epoch
+    "lstm": Workload("lstm", 2048, LSTMNet((50, 32), 128, 10), 64, quick_rows=512),
 }
 SWEEP = Sweep()
-DEFAULT = ("wide", "small", "deep", "fcn", "cnn", "sweep")
+DEFAULT = ("wide", "small", "deep", "fcn", "cnn", "lstm", "sweep")
 
 
 def _median_times(epochs: dict[str, Callable], repeats: int) -> dict[str, list[float]]:
@@ -84,7 +87,7 @@ def _prime(name: str, threads: int) -> None:
 
 def _shape(w: Workload) -> tuple[tuple[int, ...], int]:
     """(one sample's shape, number of classes)."""
-    if isinstance(w.layers, ConvNet):
+    if isinstance(w.layers, (ConvNet, LSTMNet)):
         return w.layers.input_shape, w.layers.n_classes
     return (w.layers[0],), w.layers[-1]
 
@@ -133,7 +136,9 @@ def run_workload(w: Workload, *, quick=False, repeats=3, contestants=tuple(CONTE
     ratios = {k: ours / r["seconds_per_epoch"] for k, r in results.items()
               if k != "glassnet" and ours and r.get("seconds_per_epoch")}
     net = ({"arch": w.layers.arch, "input_shape": list(sample), "n_classes": n_classes}
-           if isinstance(w.layers, ConvNet) else {"layers": list(w.layers)})
+           if isinstance(w.layers, (ConvNet, LSTMNet)) else {"layers": list(w.layers)})
+    if isinstance(w.layers, LSTMNet):
+        net["units"] = w.layers.units
     return {"name": w.name, "rows": rows, **net, "net": describe(w.layers), "batch_size": w.batch_size,
             "params": sum(a.size for a in init), "batches_per_epoch": steps,
             "results": [results[k] for k in contestants if k in results], "ratios": ratios}

@@ -1,12 +1,13 @@
 """The networks the workloads train: glassnet models, their PyTorch twins and their matrix products.
 
-A workload's ``layers`` is either an MLP's widths ``(n_in, hidden..., n_classes)`` (ReLU hidden layers,
-softmax output) or a :class:`ConvNet`:
+A workload's ``layers`` is an MLP's widths ``(n_in, hidden..., n_classes)`` (ReLU hidden layers,
+softmax output), a :class:`ConvNet` or an :class:`LSTMNet`:
 
 - ``fcn``: Wang et al.'s FCN (:func:`glassnet.models.tsc.fcn`): Conv1D 128 k8 → 256 k5 → 128 k3, each
   'same' padding, BatchNormalization and ReLU, then global average pooling over time and softmax;
 - ``cnn``: the digits CNN of ``examples/digits_cnn.py``: Conv2D 16 3×3 (ReLU) → MaxPool 2 → Conv2D 32
-  3×3 (ReLU), both 'same', then global average pooling and softmax.
+  3×3 (ReLU), both 'same', then global average pooling and softmax;
+- :class:`LSTMNet`: an LSTM whose last hidden state feeds a softmax Dense layer.
 
 :func:`torch_twin` translates the glassnet model layer by layer, so ``twin.parameters()`` lines up
 one to one with ``model.get_weights()``; :func:`to_torch` and :func:`from_torch` convert each array
@@ -15,10 +16,13 @@ between glassnet's channels-last layout and torch's channels-first one::
     Dense   W (n_in, n_out)       ↔  Linear.weight (n_out, n_in)        W.T
     Conv1D  W (K, C_in, F)        ↔  Conv1d.weight (F, C_in, K)         W.transpose(2, 1, 0)
     Conv2D  W (KH, KW, C_in, F)   ↔  Conv2d.weight (F, C_in, KH, KW)    W.transpose(3, 2, 0, 1)
-    biases, BN gamma and beta (C,) are the same
+    LSTM    W (C, 4U), U (U, 4U)  ↔  weight_ih_l0 (4U, C), weight_hh_l0 (4U, U)   W.T, U.T
+    biases, BN gamma and beta (C,) are the same; the LSTM's b is bias_ih_l0
 
-BatchNorm keeps its epsilon; torch's momentum is 1 - Keras' (0.99 → 0.01). Torch takes inputs channels
-first: ``(N, C, T)`` and ``(N, C, H, W)``.
+BatchNorm keeps its epsilon; torch's momentum is 1 - Keras' (0.99 → 0.01). The LSTM's gates are in the
+same order (i, f, g, o) in both; torch's second bias ``bias_hh_l0`` is held at zero and not trained
+(glassnet, like Keras, has one), so :func:`trainable` leaves it out. Torch takes convolutions' inputs
+channels first: ``(N, C, T)`` and ``(N, C, H, W)``; the LSTM's batch first ``(N, T, C)`` as glassnet does.
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ import numpy as np
 
 from ..errors import ConfigError, invalid_value
 
-__all__ = ["CONV_ARCHS", "ConvNet", "build_glassnet", "describe", "from_torch", "gemm_shapes", "to_torch",
-           "torch_twin"]
+__all__ = ["CONV_ARCHS", "ConvNet", "LSTMNet", "build_glassnet", "describe", "from_torch", "gemm_shapes", "to_torch",
+           "torch_input", "torch_twin", "trainable"]
 
 CONV_ARCHS = {
     "fcn": "Conv1D 128 k8 → 256 k5 → 128 k3 (each BN, ReLU) → GAP",
@@ -52,19 +56,34 @@ class ConvNet:
             raise invalid_value("arch", self.arch, " or ".join(repr(a) for a in CONV_ARCHS))
 
 
+@dataclass(frozen=True)
+class LSTMNet:
+    """An ``LSTM(units)`` over sequences of ``input_shape`` (T, C), its last hidden state into a softmax Dense."""
+
+    input_shape: tuple[int, int]  # one sample: (T, C)
+    units: int
+    n_classes: int
+    arch = "lstm"
+
+
 def describe(layers) -> str:
-    """``784→256→10`` for an MLP; the architecture in words, ``→ n_classes``, for a :class:`ConvNet`."""
+    """``784→256→10`` for an MLP; the architecture in words, ``→ n_classes``, for a conv net or an LSTM."""
     if isinstance(layers, ConvNet):
         return f"{CONV_ARCHS[layers.arch]} → {layers.n_classes}"
+    if isinstance(layers, LSTMNet):
+        return f"LSTM {layers.units} (last step) → {layers.n_classes}"
     return "→".join(map(str, layers))
 
 
 def _stack(layers, seed=None):
     """The glassnet model of ``layers``, not built yet (no parameters), and its input shape."""
-    from ..layers import Conv2D, Dense, GlobalAveragePooling2D, MaxPool2D
+    from ..layers import LSTM, Conv2D, Dense, GlobalAveragePooling2D, MaxPool2D
     from ..model import Sequential
     from ..models.tsc import fcn
 
+    if isinstance(layers, LSTMNet):
+        return Sequential([LSTM(layers.units), Dense(layers.n_classes, activation="softmax")],
+                          seed=seed), layers.input_shape
     if not isinstance(layers, ConvNet):
         stack = [Dense(u, activation="relu") for u in layers[1:-1]] + [Dense(layers[-1], activation="softmax")]
         return Sequential(stack, seed=seed), (layers[0],)
@@ -95,7 +114,8 @@ def gemm_shapes(layers) -> list[tuple[int, int, int]]:
     """Per weighted layer, the product ``Z = A·W`` as (rows per sample, k, n): A (rows·batch, k), W (k, n).
 
     A Dense layer has one row per sample; a convolution one per output position, ``A`` being its im2col
-    matrix with ``k = K·C_in`` (the kernel's taps times the input channels).
+    matrix with ``k = K·C_in`` (the kernel's taps times the input channels). Not for an LSTM, whose
+    products the floor lays out itself.
     """
     if not isinstance(layers, ConvNet):
         return [(1, a, b) for a, b in pairwise(layers)]
@@ -123,18 +143,33 @@ def from_torch(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(w.transpose(_FROM_TORCH[w.ndim])) if w.ndim > 1 else w.copy()
 
 
+def trainable(twin) -> list:
+    """The twin's trained parameters, one to one with glassnet's ``get_weights()`` (no LSTM ``bias_hh``)."""
+    return [p for p in twin.parameters() if p.requires_grad]
+
+
+def torch_input(layers, X: np.ndarray):
+    """X as the twin takes it: channels first for a convolution, as it is for an MLP or an LSTM."""
+    import torch
+
+    if isinstance(layers, ConvNet):
+        X = np.ascontiguousarray(np.moveaxis(X, -1, 1))  # (N, C, T) or (N, C, H, W)
+    return torch.from_numpy(X)
+
+
 def torch_twin(layers, weights: list[np.ndarray]):
     """``torch.nn.Sequential`` doing what glassnet's model of ``layers`` does, with ``weights`` copied in.
 
     ``weights`` as ``model.get_weights()`` gives them. The glassnet model is walked, not built, so the
     twin costs no glassnet memory. The last layer's softmax is left out (``CrossEntropyLoss`` takes
     logits). Covers the layers of the workloads: Dense, Conv1D/Conv2D, BatchNormalization, ReLU,
-    MaxPool2D ('valid'), global average pooling.
+    MaxPool2D ('valid'), global average pooling, LSTM (its last step).
     """
     import torch
     from torch import nn
 
     from ..layers import (
+        LSTM,
         Activation,
         BatchNormalization,
         Conv1D,
@@ -144,6 +179,16 @@ def torch_twin(layers, weights: list[np.ndarray]):
         GlobalAveragePooling2D,
         MaxPool2D,
     )
+
+    class LastStep(nn.Module):
+        """``nn.LSTM(batch_first=True)`` returning h_T only, as glassnet's LSTM(return_sequences=False)."""
+
+        def __init__(self, lstm):
+            super().__init__()
+            self.lstm = lstm
+
+        def forward(self, x):
+            return self.lstm(x)[0][:, -1]
 
     def activation(act, last: bool):
         if act.key == "relu":
@@ -157,6 +202,12 @@ def torch_twin(layers, weights: list[np.ndarray]):
         last, c_in = i == len(steps) - 1, shape[-1]
         if isinstance(layer, Dense):
             mods += [nn.Linear(c_in, layer.units)] + activation(layer.activation, last)
+        elif isinstance(layer, LSTM) and not layer.return_sequences:
+            lstm = nn.LSTM(c_in, layer.units, batch_first=True)
+            with torch.no_grad():
+                lstm.bias_hh_l0.zero_()
+            lstm.bias_hh_l0.requires_grad_(False)  # glassnet has one bias; the sum is what counts
+            mods.append(LastStep(lstm))
         elif isinstance(layer, (Conv1D, Conv2D)):
             conv = nn.Conv1d if isinstance(layer, Conv1D) else nn.Conv2d
             mods += [conv(c_in, layer.filters, layer.kernel_size, layer.strides, layer.padding,
@@ -174,7 +225,7 @@ def torch_twin(layers, weights: list[np.ndarray]):
         else:
             raise ConfigError(f"No PyTorch twin for layer {i} ({layer.display_name}, {type(layer).__name__})")
     twin = nn.Sequential(*mods)
-    params = list(twin.parameters())
+    params = trainable(twin)
     assert [tuple(p.shape) for p in params] == [to_torch(w).shape for w in weights]
     with torch.no_grad():
         for p, w in zip(params, weights):

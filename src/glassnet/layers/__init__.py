@@ -1,4 +1,5 @@
-"""Layers: Dense, activations, Dropout, convolutions, pooling, normalization, reshaping, residual blocks.
+"""Layers: Dense, activations, Dropout, convolutions, pooling, normalization, reshaping, residual blocks,
+recurrent layers (SimpleRNN, LSTM, GRU) and Embedding.
 
 Each follows the contract in ``base.py``.
 """
@@ -8,6 +9,7 @@ from .base import Layer
 from .conv import Conv1D, Conv2D
 from .dense import Dense
 from .dropout import Dropout
+from .embedding import Embedding
 from .normalization import BatchNormalization
 from .pooling import (
     AveragePool1D,
@@ -17,12 +19,15 @@ from .pooling import (
     MaxPool1D,
     MaxPool2D,
 )
+from .recurrent import GRU, LSTM, SimpleRNN
 from .reshape import Flatten, Reshape
 from .residual import Residual
 
 __all__ = [
     "ELU",
+    "GRU",
     "LAYERS",
+    "LSTM",
     "Activation",
     "AveragePool1D",
     "AveragePool2D",
@@ -31,6 +36,7 @@ __all__ = [
     "Conv2D",
     "Dense",
     "Dropout",
+    "Embedding",
     "Flatten",
     "GlobalAveragePooling1D",
     "GlobalAveragePooling2D",
@@ -43,6 +49,7 @@ __all__ = [
     "Reshape",
     "Residual",
     "Sigmoid",
+    "SimpleRNN",
     "Softmax",
     "Tanh",
     "get_activation",
@@ -52,5 +59,5 @@ LAYERS = {
     cls.__name__: cls
     for cls in (Dense, Dropout, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, Softmax, Linear, Conv1D, Conv2D, MaxPool1D,
                 MaxPool2D, AveragePool1D, AveragePool2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
-                BatchNormalization, Flatten, Reshape, Residual)
+                BatchNormalization, Flatten, Reshape, Residual, SimpleRNN, LSTM, GRU, Embedding)
 }

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import invalid_value
 from ..backend import array_module
+from ..errors import invalid_value
 from .base import Layer
 
 __all__ = ["Dropout"]

@@ -1,0 +1,93 @@
+"""Embedding: integer ids (N, T) -> rows of a trainable table (N, T, output_dim)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..data.validate import check_positive_int
+from ..errors import DataError, ShapeError
+from ..initializers import get_initializer, initializer_name
+from .base import Layer
+
+__all__ = ["Embedding"]
+
+
+class Embedding(Layer):
+    """A lookup table: ``y[n, t] = E[x[n, t]]``.
+
+    Backward scatters ``dE[x[n, t]] += dy[n, t]`` (ids that repeat add up) and returns no input
+    gradient: ids are not differentiable, so an Embedding is the first layer of its model.
+
+    Ids may come as integers or as floats holding whole numbers (a model hands its inputs over in its
+    float dtype); anything else, and any id outside ``[0, input_dim)``, is a DataError naming it.
+
+    Parameters
+    ----------
+    input_dim : int
+        Size of the vocabulary: ids run from 0 to ``input_dim - 1``.
+    output_dim : int
+        Length D of each embedding vector.
+    embeddings_initializer : str or callable
+        ``"random_uniform"`` (U[-0.05, 0.05], Keras' default) unless told otherwise.
+
+    Shapes: ``x (N, T)``, ``E (input_dim, D)``, ``y (N, T, D)``.
+    """
+
+    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer="random_uniform",
+                 name: str | None = None) -> None:
+        super().__init__(name)
+        self.input_dim = check_positive_int("input_dim", input_dim)
+        self.output_dim = check_positive_int("output_dim", output_dim)
+        self.embeddings_initializer = get_initializer(embeddings_initializer)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.output_dim,)
+
+    def build(self, input_shape, rng, dtype=np.float32):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 1:
+            raise ShapeError(f'Layer "{self.display_name}" (Embedding) takes ids of shape (N, T); '
+                             f"received input shape {(None, *input_shape)}")
+        self.params = {"E": self.embeddings_initializer((self.input_dim, self.output_dim), rng, dtype)}
+        self._new_grads()
+        return super().build(input_shape, rng, dtype)
+
+    def ids(self, x) -> np.ndarray:
+        """``x`` as intp ids, after checking that each is a whole number in ``[0, input_dim)``."""
+        x = x if isinstance(x, self.xp.ndarray) else np.asarray(x)  # a device array stays on its device
+        if x.ndim != 2:
+            raise ShapeError(f'Layer "{self.display_name}" (Embedding) takes ids of shape (N, T); '
+                             f"received shape {x.shape}")
+        if x.dtype.kind == "f":
+            bad = ~np.isfinite(x) | (x != np.round(x))
+            if bad.any():
+                n, t = np.argwhere(bad)[0]
+                raise DataError(f'Layer "{self.display_name}" (Embedding) takes integer ids; x[{n}, {t}] = '
+                                f"{x[n, t].item()!r} is not a whole number")
+        elif x.dtype.kind not in "iu":
+            raise DataError(f'Layer "{self.display_name}" (Embedding) takes integer ids; received dtype {x.dtype}')
+        bad = (x < 0) | (x >= self.input_dim)
+        if bad.any():
+            n, t = np.argwhere(bad)[0]
+            value = x[n, t].item()
+            raise DataError(f'Layer "{self.display_name}" (Embedding): id x[{n}, {t}] = '
+                            f"{int(value) if float(value).is_integer() else value} is not in [0, {self.input_dim})")
+        return x.astype(np.intp)
+
+    def forward(self, x, training: bool = False) -> np.ndarray:
+        self.x = self.ids(x)  # (N, T)
+        self.a = np.take(self.params["E"], self.x, axis=0)  # (N, T, D)
+        return self.a
+
+    def backward(self, dy: np.ndarray) -> None:
+        """Fill ``dE``; return None: ids have no gradient, so the backward pass stops here."""
+        dE = self.grads["E"]
+        dE[...] = 0
+        np.add.at(dE, self.x.ravel(), dy.reshape(-1, self.output_dim))  # repeated ids add up
+
+    def get_config(self):
+        return {"input_dim": self.input_dim, "output_dim": self.output_dim,
+                "embeddings_initializer": initializer_name(self.embeddings_initializer), "name": self.name}
+
+    def extra_repr(self):
+        return f"{self.input_dim}, {self.output_dim}"

@@ -1,6 +1,9 @@
 """The benchmark harness at a tiny size: the structure of its report, Markdown and plots — never its timings."""
 
 import json
+import sys
+import types
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -246,3 +249,139 @@ def test_cli_writes_json_markdown_and_plot(tmp_path, capsys):
     assert json.loads(out["json"].read_text())["workloads"][0]["name"] == "small"
     assert out["md"].read_text().strip() == printed.strip()
     assert out["png"].exists() and not (tmp_path / "b-sweep.png").exists()
+
+
+# -- devices -------------------------------------------------------------------------------------------
+# fakegpu (tests/fakegpu.py) stands in for CuPy: its arrays refuse to mix with host arrays, so a contestant
+# that left an array on the host fails here as on a GPU; its numbers are NumPy's, so glassnet's run must
+# equal the CPU's.
+@pytest.fixture(scope="module")
+def fake_report():
+    import fakegpu
+
+    fakegpu.install()
+    return bench.run([TINY, TINY_CNN, TINY_LSTM, "sweep"], quick=True, repeats=1, sweep=TINY_SWEEP,
+                     device="fakegpu")
+
+
+def test_on_a_device_glassnet_and_the_floor_run_and_the_peers_are_skipped(fake_report):
+    assert fake_report["device"] == {"name": "fakegpu", "array_module": "fakegpu", "array_module_version": None,
+                                     "card": None}
+    for w in fake_report["workloads"]:
+        by_name = {r["name"]: r for r in w["results"]}
+        assert by_name["glassnet"]["seconds_per_epoch"] > 0 and by_name["floor"]["seconds_per_epoch"] > 0
+        assert by_name["floor"]["label"] == "GEMM floor (fakegpu)"
+        assert "not on glassnet's device 'fakegpu'" in by_name["torch"]["skipped"]
+        assert set(w["ratios"]) == {"floor"}
+    sk = {r["name"]: r for r in fake_report["workloads"][0]["results"]}["sklearn"]
+    assert "scikit-learn has no GPU" in sk["skipped"]
+    assert fake_report["sweep"]["labels"]["floor"] == "GEMM floor (fakegpu)"
+    md = bench.to_markdown(fake_report)
+    assert md.startswith("Device: 'fakegpu' (array module fakegpu). CPU: ")
+    assert "| PyTorch | skipped: PyTorch runs on 'cpu' or on 'gpu'" in md
+
+
+def test_glassnet_on_a_device_ends_where_it_ends_on_the_cpu(fake_report, report, conv_report, lstm_report):
+    # same data, initial weights, seed (so the same shuffles) and epochs: the same final loss
+    cpu = {w["name"]: w for r in (report, conv_report, lstm_report) for w in r["workloads"]}
+    for w in fake_report["workloads"]:
+        ours, theirs = (next(r for r in x["results"] if r["name"] == "glassnet") for x in (w, cpu[w["name"]]))
+        assert ours["final_loss"] == pytest.approx(theirs["final_loss"], rel=1e-6), w["name"]
+        assert ours["final_accuracy"] == theirs["final_accuracy"]
+
+
+def test_floor_on_a_device_multiplies_device_arrays_only(monkeypatch):
+    import fakegpu
+
+    data = bench.make_data(96, 8, 3)
+    init = bench.contestants.glassnet_model((8, 6, 3)).get_weights()
+    runner = bench.contestants.BUILDERS["floor"]((8, 6, 3), 32, data, init, 1, fakegpu.install())
+    calls, real = [], np.matmul
+
+    def counting(a, b, out=None):
+        calls.append(all(type(x) is fakegpu.DeviceArray for x in (a, b, out)))
+        return real(a, b, out=out)
+
+    monkeypatch.setattr(fakegpu.fake, "matmul", counting, raising=False)  # the module's, looked up at each call
+    runner.epoch()
+    assert len(calls) == 3 * 5 and all(calls)
+
+
+class _FakeCuPy(types.ModuleType):
+    """fakegpu's module plus the few CuPy calls the harness makes on a GPU, counting synchronizations."""
+
+    def __init__(self):
+        import fakegpu
+
+        super().__init__("cupy")
+        self._fake, self.syncs, self.pool_bytes = fakegpu.fake, 0, 0
+
+        def synchronize():
+            self.syncs += 1
+
+        def total_bytes():
+            self.pool_bytes += 2**20  # grows by 1 MiB per look, so the meter sees growth
+            return self.pool_bytes
+
+        self.cuda = SimpleNamespace(
+            Device=lambda: SimpleNamespace(id=0, synchronize=synchronize),
+            runtime=SimpleNamespace(getDeviceProperties=lambda i: {"name": b"Fake H100", "totalGlobalMem": 80 * 2**30},
+                                    runtimeGetVersion=lambda: 12040, driverGetVersion=lambda: 12080))
+        self._pool = SimpleNamespace(free_all_blocks=lambda: None, total_bytes=total_bytes)
+
+    def get_default_memory_pool(self):
+        return self._pool
+
+    def __getattr__(self, name):
+        return getattr(self._fake, name)
+
+
+def test_on_a_gpu_every_timed_epoch_is_synchronized_and_the_report_names_the_card(monkeypatch):
+    # The calls a CuPy GPU gets (synchronize, memory pool, device properties) on a stand-in; torch.cuda
+    # reports no GPU, as on a machine without one. What CuPy itself returns is not checked here.
+    import fakegpu
+    import torch
+
+    from glassnet import backend
+
+    cupy = _FakeCuPy()
+    gpu = backend.Device("gpu", cupy, fakegpu.DeviceArray, fakegpu.DEVICE.to_numpy, fakegpu.DEVICE.as_strided)
+    monkeypatch.setitem(backend._DEVICES, "gpu", gpu)
+    monkeypatch.setitem(backend._BY_TYPE, fakegpu.DeviceArray, fakegpu.install())
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    backend.synchronize("cpu")  # nothing to wait for on the CPU or on the fake, whose module has no cuda
+    backend.synchronize("fakegpu")
+    backend.synchronize("gpu")
+    assert cupy.syncs == 1
+
+    r = bench.run([TINY], quick=True, repeats=2, device="gpu")
+    assert cupy.syncs == 1 + 2 * (1 + 1 + 2)  # glassnet and the floor: after the primer, the warm-up, each timed epoch
+    assert r["device"] | {"array_module_version": None} == {
+        "name": "gpu", "array_module": "cupy", "array_module_version": None, "card": "Fake H100", "memory_gib": 80.0,
+        "cuda_runtime": 12040, "cuda_driver": 12080}
+    by_name = {x["name"]: x for x in r["workloads"][0]["results"]}
+    assert [x["label"] for x in by_name.values()] == ["glassnet", "GEMM floor (CuPy)", "PyTorch CUDA",
+                                                      "scikit-learn MLPClassifier"]
+    assert "torch.cuda.is_available() is False" in by_name["torch"]["skipped"]
+    assert "scikit-learn has no GPU" in by_name["sklearn"]["skipped"]
+    for name in ("glassnet", "floor"):
+        assert by_name[name]["peak_device_mib"] == 1.0
+        assert by_name[name]["device_memory_method"] == "CuPy default memory pool, total_bytes()"
+    md = bench.to_markdown(r)
+    assert md.startswith("GPU: Fake H100 (device 'gpu': cupy, CUDA runtime 12040, driver 12080). CPU: ")
+    assert "each ended by a device synchronize" in md and "Peak GPU memory Δ" in md
+    assert "| contestant | s/epoch | s/step | glassnet ÷ it | peak GPU memory Δ (MiB) |" in md
+    assert "| GEMM floor (CuPy) |" in md
+
+
+def test_cli_gpu_without_cupy_is_one_line_and_status_2(monkeypatch, capsys):
+    from glassnet import backend
+
+    monkeypatch.setitem(sys.modules, "cupy", None)  # as on a machine without CuPy
+    monkeypatch.setitem(backend._DEVICES, "gpu", backend._cupy)
+    assert main(["bench", "--quick", "--workloads", "small", "--device", "gpu"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1
+    assert err.startswith("glassnet bench: ConfigError: device='gpu' needs CuPy and a CUDA GPU")
+    assert main(["bench", "--device", "tpu"]) == 2
+    assert "expected one of cpu, cuda" in capsys.readouterr().err

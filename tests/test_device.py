@@ -209,3 +209,14 @@ def test_trace_and_gradcheck_of_a_device_model():
     dev.fit(X, y, epochs=3, verbose=0)  # still trains on its device after the trace
     report = gn.gradcheck(dev, X, y)
     assert dev.device == "fakegpu" and max(report.errors.values()) < 1e-6
+
+
+def test_models_pickle_and_deepcopy_with_their_device():
+    import copy
+    import pickle
+
+    for device in ("cpu", "fakegpu"):
+        model, _, X, _ = trained("mlp", device, epochs=1)
+        for twin in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+            assert twin.device == device
+            np.testing.assert_array_equal(twin.predict(X), model.predict(X))

@@ -24,7 +24,7 @@ import numpy as np
 from .errors import ConfigError
 
 __all__ = ["CPU", "DEFAULT_DTYPE", "Device", "array_module", "as_dtype", "as_strided", "default_device", "get_device",
-           "make_rng", "register_device", "to_numpy", "xp"]
+           "make_rng", "register_device", "synchronize", "to_numpy", "xp"]
 
 xp = np  # the host module; per-array code uses array_module(...)
 DEFAULT_DTYPE = np.float32
@@ -46,6 +46,9 @@ class Device:
 
     def __copy__(self):
         return self
+
+    def __reduce__(self):  # pickled by name (a model sent to another process finds its device there)
+        return get_device, (self.name,)
 
 
 CPU = _CPU = Device("cpu", np, np.ndarray, np.asarray, np.lib.stride_tricks.as_strided)
@@ -123,13 +126,25 @@ def to_numpy(a) -> np.ndarray:
     return _device_of(a).to_numpy(a)
 
 
+def synchronize(device=None) -> None:
+    """Wait until ``device`` has finished the work queued on it; returns at once on the CPU.
+
+    CuPy launches kernels asynchronously and returns before they finish, so a clock read after a
+    training step measures the launches, not the step, unless the device is synchronized first
+    (``cupy.cuda.Device().synchronize()``, CUDA's ``cudaDeviceSynchronize``). Devices whose module has
+    no ``cuda`` attribute (NumPy, the tests' fake) compute eagerly: nothing to wait for.
+    """
+    cuda = getattr(get_device(device).module, "cuda", None)
+    if cuda is not None:
+        cuda.Device().synchronize()
+
+
 def as_strided(a, shape, strides):
     """A read-only strided view of ``a`` (``numpy.lib.stride_tricks.as_strided``) on ``a``'s device."""
     device = _device_of(a)
     if device is _CPU:
         return np.lib.stride_tricks.as_strided(a, shape, strides, writeable=False)
     return device.as_strided(a, shape, strides)
-
 
 
 def as_dtype(dtype) -> np.dtype:

@@ -389,3 +389,41 @@ def test_predict_into_a_closed_pipe_is_quiet(tmp_path):
     err = pipe.stderr.read().decode()
     assert pipe.wait(timeout=60) == 0
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_device_option_trains_and_predicts_as_on_the_cpu(capsys, data, tmp_path):
+    # fakegpu (tests/fakegpu.py) stands in for CuPy inside this process: same numbers, device arrays
+    import fakegpu
+
+    fakegpu.install()
+    args = ["--data", data["blobs"], "--target", "color", "--layers", "8", "--epochs", "3", "--lr", "0.01"]
+    cpu = train_json(capsys, *args, "--save", str(tmp_path / "cpu.glassnet"))
+    dev = train_json(capsys, *args, "--save", str(tmp_path / "dev.glassnet"), "--device", "fakegpu")
+    assert (cpu["device"], dev["device"]) == ("cpu", "fakegpu")
+    assert dev["history"] == cpu["history"] and dev["final"] == cpu["final"]
+    rc, out, _ = cli(capsys, "train", *args, "--save", str(tmp_path / "t.glassnet"), "--device", "fakegpu")
+    assert rc == 0 and "parameters; on device 'fakegpu'" in out
+
+    predictions = set()
+    for model in ("cpu", "dev"):
+        for device in ([], ["--device", "fakegpu"], ["--device", "cpu"]):
+            rc, out, err = cli(capsys, "predict", "--model", str(tmp_path / f"{model}.glassnet"), "--data",
+                               data["blobs"], *device)
+            assert rc == 0, err
+            predictions.add(out)
+    assert len(predictions) == 1  # every label and probability, digit for digit
+    scores = [cli(capsys, "evaluate", "--model", str(tmp_path / "dev.glassnet"), "--data", data["blobs"],
+                  "--target", "color", "--json", *device)[1] for device in ([], ["--device", "fakegpu"])]
+    assert scores[0] == scores[1]
+
+
+@pytest.mark.parametrize("command", ["train", "predict", "evaluate"])
+def test_unknown_device_is_one_line_naming_the_valid_ones(capsys, data, tmp_path, blob_model, command):
+    argv = {"train": ["--data", data["blobs"], "--target", "color", "--save", str(tmp_path / "m")],
+            "predict": ["--model", blob_model, "--data", data["blobs"]],
+            "evaluate": ["--model", blob_model, "--data", data["blobs"], "--target", "color"]}[command]
+    rc, out, err = cli(capsys, command, *argv, "--device", "tpu")
+    assert rc == 2 and out == "" and len(err.splitlines()) == 1
+    assert err.startswith(f"glassnet {command}: ConfigError: Received an invalid value for `device`, expected one of ")
+    assert "cpu" in err and "gpu" in err and "Received: device='tpu'" in err
+    assert not (tmp_path / "m").exists()

@@ -1,6 +1,7 @@
 """`glassnet tsc` on UCR files: the report (text and --json), and every bad input as one line with status 2."""
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -92,3 +93,23 @@ def test_the_command_is_registered(capsys):
     assert rc == 0 and "tsc" in out
     rc, out, _ = cli(capsys, "tsc", "--help")
     assert rc == 0 and "--arch {fcn,mlp,resnet}" in out
+
+
+def test_device_option_gives_the_cpus_result_and_leaves_the_environment_alone(capsys, monkeypatch):
+    import fakegpu
+
+    fakegpu.install()
+    monkeypatch.delenv("GLASSNET_DEVICE", raising=False)
+    argv = ["tsc", "--train", TRAIN, "--test", TEST, "--arch", "mlp", "--epochs", "2", "--json"]
+    reports = []
+    for device in ([], ["--device", "fakegpu"]):
+        rc, out, err = cli(capsys, *argv, *device)
+        assert rc == 0, err
+        reports.append(json.loads(out))
+    cpu, dev = reports
+    assert (cpu["device"], dev["device"]) == ("cpu", "fakegpu")
+    assert "GLASSNET_DEVICE" not in os.environ  # passed to tsc.train as device=, the environment untouched
+    for key in ("history", "test_error", "test_error_final", "train_loss"):
+        assert dev[key] == cpu[key], key
+    rc, out, err = cli(capsys, *argv, "--device", "tpu")
+    assert rc == 2 and out == "" and "expected one of" in err and "Received: device='tpu'" in err

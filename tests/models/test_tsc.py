@@ -282,3 +282,11 @@ def test_network_matches_pytorch(build):
     for i, (ours, theirs) in enumerate(pairs):
         np.testing.assert_allclose(ours, theirs.grad.numpy(), rtol=1e-7, atol=1e-10,
                                    err_msg=f"gradient {i}: ours (ACTUAL) vs torch (DESIRED)")
+
+
+def test_builders_and_train_take_a_device():
+    import fakegpu
+
+    fakegpu.install()
+    for build in (tsc.mlp, tsc.fcn, tsc.resnet):
+        assert build(3, (20, 1), seed=0, device="fakegpu").device == "fakegpu"

@@ -1,10 +1,16 @@
 """The contestants: each builds its model on the shared data and weights and returns an epoch to time.
 
-A builder takes ``(layers, batch, data, init, threads)`` — ``layers`` an MLP's widths
+A builder takes ``(layers, batch, data, init, threads, device)`` — ``layers`` an MLP's widths
 ``(n_in, hidden..., n_classes)``, a :class:`~glassnet.bench.nets.ConvNet` or a
 :class:`~glassnet.bench.nets.LSTMNet`, ``init`` the glassnet
-model's ``get_weights()`` (``[W1, b1, W2, b2, ...]`` for an MLP, ``W`` of shape ``(n_in, n_out)``) — and
-returns a :class:`Runner`. Peers are imported inside their builder, so glassnet never needs them to import.
+model's ``get_weights()`` (``[W1, b1, W2, b2, ...]`` for an MLP, ``W`` of shape ``(n_in, n_out)``),
+``device`` a :class:`~glassnet.backend.Device` (default the CPU) — and returns a :class:`Runner`. Peers are
+imported inside their builder, so glassnet never needs them to import.
+
+On a device other than the CPU: glassnet's model is moved there (``model.to(device)``) and trained with
+``fit`` as on the CPU, each batch copied from the host as it is used; the floor does its products with
+the device's array module on arrays it allocates there (the training set included); PyTorch runs on
+``"cuda"`` for ``device="gpu"`` (each batch copied from the host, as glassnet's), scikit-learn not at all.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..backend import CPU, Device, get_device, synchronize
+from ..errors import ConfigError
 from .nets import (
     ConvNet,
     LSTMNet,
@@ -27,21 +35,40 @@ from .nets import (
 )
 
 __all__ = ["BUILDERS", "CONTESTANTS", "EPS", "LR", "SEED", "Data", "Runner", "applies", "evaluate",
-           "glassnet_model", "make_data"]
+           "glassnet_model", "label", "make_data"]
 
 LR, EPS, SEED = 1e-3, 1e-7, 0
 CONTESTANTS = {"glassnet": "glassnet", "floor": "GEMM floor (NumPy)", "torch": "PyTorch CPU",
                "sklearn": "scikit-learn MLPClassifier"}
+_MODULE_NAMES = {"numpy": "NumPy", "cupy": "CuPy"}
+
+
+def label(name: str, device: Device = CPU) -> str:
+    """The contestant's name in tables: ``CONTESTANTS[name]`` on the CPU; the floor's module, torch's device else."""
+    if device.name == "cpu" or name not in ("floor", "torch"):
+        return CONTESTANTS[name]
+    if name == "floor":
+        return f"GEMM floor ({_MODULE_NAMES.get(device.module.__name__, device.module.__name__)})"
+    return "PyTorch CUDA" if device.name == "gpu" else "PyTorch"
+
+
+def _nothing() -> None:
+    pass
 
 
 @dataclass
 class Runner:
-    """A contestant ready to train: ``epoch()`` runs one epoch; ``weights()`` returns its current weights."""
+    """A contestant ready to train: ``epoch()`` runs one epoch; ``weights()`` returns its current weights.
+
+    ``sync()`` waits until the device has finished what ``epoch()`` queued (GPU kernels run
+    asynchronously); the harness calls it before it reads the clock. A no-op on the CPU.
+    """
 
     epoch: Callable[[], None]
     weights: Callable[[], list[np.ndarray]] | None  # as glassnet's get_weights(): [W1, b1, W2, b2, ...]
     note: str = ""
     same_init: bool = True
+    sync: Callable[[], None] = _nothing
 
 
 @dataclass
@@ -82,35 +109,43 @@ def applies(name: str, layers) -> bool:
     return not (name == "sklearn" and isinstance(layers, (ConvNet, LSTMNet)))
 
 
-def _glassnet(layers, batch, data, init, threads) -> Runner:
+def _glassnet(layers, batch, data, init, threads, device=CPU) -> Runner:
+    device = get_device(device)
     model = glassnet_model(layers)
     model.set_weights(init)
+    model.to(device)  # parameters, gradients and Adam's state; fit copies each batch there
     return Runner(lambda: model.fit(data.X, data.y, epochs=1, batch_size=batch, shuffle=True, verbose=0),
-                   model.get_weights)
+                  model.get_weights, sync=lambda: synchronize(device))
 
 
-def _floor(layers, batch, data, init, threads) -> Runner:
+def _floor(layers, batch, data, init, threads, device=CPU) -> Runner:
     """Per batch and weighted layer ``Z = A·W``, ``dW = Aᵀ·dZ`` and (not for the first) ``dA = dZ·Wᵀ``.
 
     For an MLP, ``A`` is a slice of X for the first layer and the previous ``Z`` after it; for a conv
     net each layer's ``A`` is its im2col matrix, a preallocated buffer: the floor pays no shuffling,
     im2col or col2im copy, and nothing elementwise (BN, activations, pooling, Adam). An LSTM has
-    its own products (:func:`_lstm_floor`).
+    its own products (:func:`_lstm_floor`). Every array lives on ``device`` (X copied there once: the
+    floor pays no transfer) and every product is its module's ``matmul``.
     """
+    device = get_device(device)
     if isinstance(layers, LSTMNet):
-        return _lstm_floor(layers, batch, data, init)
+        return _lstm_floor(layers, batch, data, init, device)
+    xp = device.module
     gemms = gemm_shapes(layers)  # (rows per sample, k, n) per weighted layer
     chained = not isinstance(layers, ConvNet)
-    Ws = [w.reshape(k, n) for w, (_, k, n) in zip((w for w in init if w.ndim > 1), gemms)]
-    dWs = [np.empty_like(W) for W in Ws]
-    X, rows = data.X, len(data.X)
+    Ws = [xp.asarray(w.reshape(k, n)) for w, (_, k, n) in zip((w for w in init if w.ndim > 1), gemms)]
+    dWs = [xp.empty_like(W) for W in Ws]
+    X, rows = xp.asarray(data.X), len(data.X)  # no copy on the CPU
     rng = np.random.default_rng(SEED)
 
+    def normal(shape):  # drawn on the host, as glassnet draws every random number
+        return xp.asarray(rng.standard_normal(shape, dtype=np.float32))
+
     def buffers(m):  # per layer: input A (unless chained), output Z, incoming dZ and dA (not the first)
-        a = None if chained else [rng.standard_normal((m * p, k), dtype=np.float32) for p, k, _ in gemms]
-        z = [np.empty((m * p, n), np.float32) for p, _, n in gemms]
-        dz = [rng.standard_normal((m * p, n), dtype=np.float32) for p, _, n in gemms]
-        da = [None] + [np.empty((m * p, k), np.float32) for p, k, _ in gemms[1:]]
+        a = None if chained else [normal((m * p, k)) for p, k, _ in gemms]
+        z = [xp.empty((m * p, n), np.float32) for p, _, n in gemms]
+        dz = [normal((m * p, n)) for p, _, n in gemms]
+        da = [None] + [xp.empty((m * p, k), np.float32) for p, k, _ in gemms[1:]]
         return a, z, dz, da
 
     by_size = {m: buffers(m) for m in {batch, rows % batch or batch}}
@@ -121,16 +156,16 @@ def _floor(layers, batch, data, init, threads) -> Runner:
             a, z, dz, da = by_size[len(x0)]
             inputs = [x0] + z[:-1] if chained else a
             for k, W in enumerate(Ws):
-                np.matmul(inputs[k], W, out=z[k])  # (m·p, n)
+                xp.matmul(inputs[k], W, out=z[k])  # (m·p, n)
             for k in reversed(range(len(Ws))):
-                np.matmul(inputs[k].T, dz[k], out=dWs[k])  # (k, n)
+                xp.matmul(inputs[k].T, dz[k], out=dWs[k])  # (k, n)
                 if k:
-                    np.matmul(dz[k], Ws[k].T, out=da[k])  # (m·p, k)
+                    xp.matmul(dz[k], Ws[k].T, out=da[k])  # (m·p, k)
 
-    return Runner(epoch, None, note="matrix products only")
+    return Runner(epoch, None, note="matrix products only", sync=lambda: synchronize(device))
 
 
-def _lstm_floor(net: LSTMNet, batch, data, init) -> Runner:
+def _lstm_floor(net: LSTMNet, batch, data, init, device: Device) -> Runner:
     """The products of backpropagation through time, per batch of m sequences of T steps::
 
         A = X·W                    (m·T, C)·(C, 4U)     all steps at once
@@ -142,18 +177,21 @@ def _lstm_floor(net: LSTMNet, batch, data, init) -> Runner:
     X is a view of the batch (batch major: the floor pays no transposing copy), the rest preallocated
     buffers; nothing elementwise (gates, cell, softmax, Adam).
     """
-    W, Uh, _, V, _ = init
+    xp = device.module
+    W, Uh, _, V, _ = (xp.asarray(w) for w in init)
     T, C = net.input_shape
     u, K = net.units, net.n_classes
-    X, rows = data.X, len(data.X)
-    dW, dU, dV = np.empty_like(W), np.empty_like(Uh), np.empty_like(V)
+    X, rows = xp.asarray(data.X), len(data.X)  # no copy on the CPU
+    dW, dU, dV = xp.empty_like(W), xp.empty_like(Uh), xp.empty_like(V)
     rng = np.random.default_rng(SEED)
 
+    def normal(shape):
+        return xp.asarray(rng.standard_normal(shape, dtype=np.float32))
+
     def buffers(m):
-        return {"A": np.empty((m * T, 4 * u), np.float32), "hU": np.empty((m, 4 * u), np.float32),
-                "H": rng.standard_normal((m * T, u), dtype=np.float32), "Z": np.empty((m, K), np.float32),
-                "dZ": rng.standard_normal((m, K), dtype=np.float32), "dh": np.empty((m, u), np.float32),
-                "dG": rng.standard_normal((m * T, 4 * u), dtype=np.float32)}
+        return {"A": xp.empty((m * T, 4 * u), np.float32), "hU": xp.empty((m, 4 * u), np.float32),
+                "H": normal((m * T, u)), "Z": xp.empty((m, K), np.float32), "dZ": normal((m, K)),
+                "dh": xp.empty((m, u), np.float32), "dG": normal((m * T, 4 * u))}
 
     by_size = {m: buffers(m) for m in {batch, rows % batch or batch}}
 
@@ -163,28 +201,33 @@ def _lstm_floor(net: LSTMNet, batch, data, init) -> Runner:
             m = len(x)
             b = by_size[m]
             H, dG = b["H"].reshape(m, T, u), b["dG"].reshape(m, T, 4 * u)
-            np.matmul(x.reshape(m * T, C), W, out=b["A"])
+            xp.matmul(x.reshape(m * T, C), W, out=b["A"])
             for t in range(T):
-                np.matmul(H[:, t], Uh, out=b["hU"])
-            np.matmul(H[:, -1], V, out=b["Z"])
-            np.matmul(H[:, -1].T, b["dZ"], out=dV)
-            np.matmul(b["dZ"], V.T, out=b["dh"])
+                xp.matmul(H[:, t], Uh, out=b["hU"])
+            xp.matmul(H[:, -1], V, out=b["Z"])
+            xp.matmul(H[:, -1].T, b["dZ"], out=dV)
+            xp.matmul(b["dZ"], V.T, out=b["dh"])
             for t in reversed(range(T)):
-                np.matmul(dG[:, t], Uh.T, out=b["dh"])
-            np.matmul(x.reshape(m * T, C).T, b["dG"], out=dW)
-            np.matmul(b["H"].T, b["dG"], out=dU)
+                xp.matmul(dG[:, t], Uh.T, out=b["dh"])
+            xp.matmul(x.reshape(m * T, C).T, b["dG"], out=dW)
+            xp.matmul(b["H"].T, b["dG"], out=dU)
 
-    return Runner(epoch, None, note="matrix products only")
+    return Runner(epoch, None, note="matrix products only", sync=lambda: synchronize(device))
 
 
-def _torch(layers, batch, data, init, threads) -> Runner:
+def _torch(layers, batch, data, init, threads, device=CPU) -> Runner:
+    """PyTorch on the CPU, or on ``"cuda"`` for glassnet's ``device="gpu"`` (see :func:`_torch_device`)."""
     import torch
 
+    where = _torch_device(get_device(device))
     torch.set_num_threads(threads)
-    net = torch_twin(layers, init)  # logits; CrossEntropyLoss applies log-softmax
+    if where == "cuda":  # full float32 products, as CuPy's: no TF32 in cuBLAS or cuDNN
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    net = torch_twin(layers, init).to(where)  # logits; CrossEntropyLoss applies log-softmax
     opt = torch.optim.Adam(trainable(net), lr=LR, eps=EPS)
     loss_fn = torch.nn.CrossEntropyLoss()
-    # convolutions' inputs channels first, copied once: (N, C, T) and (N, C, H, W)
+    # on the host, as glassnet's: convolutions' inputs channels first, copied once: (N, C, T) and (N, C, H, W)
     X, y = torch_input(layers, data.X), torch.from_numpy(data.y)
     rng, n = np.random.default_rng(SEED), len(data.X)
 
@@ -195,19 +238,32 @@ def _torch(layers, batch, data, init, threads) -> Runner:
             warnings.filterwarnings("ignore", "Using padding='same' with even kernel")
             for s in range(0, n, batch):
                 idx = order[s:s + batch]
+                xb, yb = X[idx].to(where), y[idx].to(where)  # a copy to the GPU as glassnet's; none on the CPU
                 opt.zero_grad(set_to_none=True)
-                loss = loss_fn(net(X[idx]), y[idx])
+                loss = loss_fn(net(xb), yb)
                 loss.backward()
                 opt.step()
                 total += loss.item() * len(idx)  # the epoch's mean loss, as fit() and partial_fit() track it
 
     def weights():
-        return [from_torch(p.detach().numpy()) for p in trainable(net)]
+        return [from_torch(p.detach().cpu().numpy()) for p in trainable(net)]
 
+    if where == "cuda":
+        note = f"torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.get_device_name()}, TF32 off"
+        return Runner(epoch, weights, note=note, sync=torch.cuda.synchronize)
     return Runner(epoch, weights, note=f"torch {torch.__version__}, {torch.get_num_threads()} threads")
 
 
-def _sklearn(layers, batch, data, init, threads) -> Runner:
+def _torch_device(device: Device) -> str:
+    """PyTorch's device for glassnet's: ``"cpu"`` for the CPU, ``"cuda"`` for ``"gpu"`` (CuPy); else ConfigError."""
+    if device.name in ("cpu", "gpu"):
+        return {"cpu": "cpu", "gpu": "cuda"}[device.name]
+    raise ConfigError(f"PyTorch has no device matching glassnet's device {device.name!r}; it runs on 'cpu' or 'gpu'")
+
+
+def _sklearn(layers, batch, data, init, threads, device=CPU) -> Runner:
+    if (name := get_device(device).name) != "cpu":
+        raise ConfigError(f"scikit-learn runs on the CPU only; received device={name!r}")
     from sklearn.neural_network import MLPClassifier
 
     clf = MLPClassifier(hidden_layer_sizes=layers[1:-1], activation="relu", solver="adam", alpha=0.0,

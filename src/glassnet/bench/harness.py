@@ -1,7 +1,14 @@
-"""Workloads and the runs: warm-up (memory measured), timed epochs taken in turns, the report dict."""
+"""Workloads and the runs: warm-up (memory measured), timed epochs taken in turns, the report dict.
+
+``device`` (``"cpu"`` or ``"gpu"``, any name :func:`glassnet.backend.get_device` knows) says where glassnet
+and the floor compute; PyTorch follows to ``"cuda"`` on ``"gpu"`` and is skipped on other devices,
+scikit-learn is skipped off the CPU. Each timed epoch ends with the contestant's ``sync()`` (a device
+synchronize) before the clock is read, since GPU kernels run asynchronously.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import statistics
 import time
@@ -11,9 +18,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..backend import CPU, Device, get_device
 from ..errors import ConfigError, invalid_value
-from .contestants import BUILDERS, CONTESTANTS, EPS, LR, SEED, applies, evaluate, glassnet_model, make_data
-from .measure import PeakRSS, blas_threads, environment
+from .contestants import (
+    BUILDERS,
+    CONTESTANTS,
+    EPS,
+    LR,
+    SEED,
+    Runner,
+    applies,
+    evaluate,
+    glassnet_model,
+    label,
+    make_data,
+)
+from .measure import PeakDeviceMemory, PeakRSS, blas_threads, device_info, environment
 from .nets import ConvNet, LSTMNet, describe
 
 __all__ = ["DEFAULT", "SWEEP", "WORKLOADS", "Sweep", "Workload", "run", "run_sweep", "run_workload"]
@@ -64,25 +84,58 @@ SWEEP = Sweep()
 DEFAULT = ("wide", "small", "deep", "fcn", "cnn", "lstm", "sweep")
 
 
-def _median_times(epochs: dict[str, Callable], repeats: int) -> dict[str, list[float]]:
-    """Time ``repeats`` epochs of each, taking turns so that load changes hit every contestant alike."""
-    times = {k: [] for k in epochs}
+def _median_times(runners: dict[str, Runner], repeats: int) -> dict[str, list[float]]:
+    """Time ``repeats`` epochs of each, taking turns so that load changes hit every contestant alike.
+
+    The clock is read after ``sync()``: on a GPU an epoch returns while its last kernels are still queued.
+    """
+    times = {k: [] for k in runners}
     for _ in range(repeats):
-        for name, epoch in epochs.items():
+        for name, runner in runners.items():
             t0 = time.perf_counter()
-            epoch()
+            runner.epoch()
+            runner.sync()
             times[name].append(time.perf_counter() - t0)
     return times
 
 
-def _prime(name: str, threads: int) -> None:
-    """One tiny epoch first, so one-time set-up (lazy imports, thread pools, kernels) is not measured."""
+def _prime(name: str, threads: int, device: Device = CPU) -> None:
+    """One tiny epoch first, so one-time set-up (lazy imports, thread pools, CUDA context) is not measured."""
     layers = (4, 3, 2)
     if name == "glassnet":
         from .. import accel
 
         accel.warm_up()  # numba's import and compilation, if it is installed
-    BUILDERS[name](layers, 4, make_data(8, 4, 2), glassnet_model(layers).get_weights(), threads).epoch()
+    runner = BUILDERS[name](layers, 4, make_data(8, 4, 2), glassnet_model(layers).get_weights(), threads, device)
+    runner.epoch()
+    runner.sync()
+
+
+def _skipped(name: str, device: Device) -> str | None:
+    """Why contestant ``name`` cannot run on ``device`` here (None: it can)."""
+    if name == "sklearn" and device.name != "cpu":
+        return f"scikit-learn has no GPU version; runs on device 'cpu' only (this run: {device.name!r})"
+    if name == "torch" and device.name not in ("cpu", "gpu"):
+        return f"PyTorch runs on 'cpu' or on 'gpu' (as 'cuda'), not on glassnet's device {device.name!r}"
+    if name in _PEER_MODULES:
+        try:
+            __import__(_PEER_MODULES[name])
+        except ImportError as e:
+            return f"not installed ({e})"
+    if name == "torch" and device.name == "gpu":
+        import torch
+
+        if not torch.cuda.is_available():
+            return (f"torch.cuda.is_available() is False (torch {torch.__version__}: a CPU-only build, "
+                    "or no CUDA driver or device it can use)")
+    return None
+
+
+def _device_memory(name: str, device: Device):
+    """A meter of GPU memory for this contestant on ``device``, or a no-op context (RSS only) off a GPU."""
+    if device.name != "gpu":
+        return contextlib.nullcontext()
+    return PeakDeviceMemory("torch") if name == "torch" else PeakDeviceMemory("cupy", device.module)
 
 
 def _shape(w: Workload) -> tuple[tuple[int, ...], int]:
@@ -92,9 +145,15 @@ def _shape(w: Workload) -> tuple[tuple[int, ...], int]:
     return (w.layers[0],), w.layers[-1]
 
 
-def run_workload(w: Workload, *, quick=False, repeats=3, contestants=tuple(CONTESTANTS), log=None) -> dict:
-    """Benchmark one workload; returns its JSON-ready record."""
+def _mib(n: int | None) -> float | None:
+    return None if n is None else n / 2**20
+
+
+def run_workload(w: Workload, *, quick=False, repeats=3, contestants=tuple(CONTESTANTS), log=None,
+                 device="cpu") -> dict:
+    """Benchmark one workload on ``device``; returns its JSON-ready record."""
     log = log or (lambda msg: None)
+    device = get_device(device)
     rows = (w.quick_rows or w.rows) if quick else w.rows
     sample, n_classes = _shape(w)
     data = make_data(rows, sample, n_classes)
@@ -103,29 +162,29 @@ def run_workload(w: Workload, *, quick=False, repeats=3, contestants=tuple(CONTE
     contestants = [c for c in contestants if applies(c, w.layers)]
     runners, results = {}, {}
     for name in contestants:
-        if name in _PEER_MODULES:
-            try:
-                __import__(_PEER_MODULES[name])
-            except ImportError as e:
-                results[name] = {"name": name, "label": CONTESTANTS[name], "skipped": f"not installed ({e})"}
-                continue
-        numpy_based = name != "torch"
+        if why := _skipped(name, device):
+            results[name] = {"name": name, "label": label(name, device), "skipped": why}
+            continue
+        numpy_based = name != "torch"  # tracemalloc sees NumPy's buffers (on a GPU: the host's only)
         log(f"{w.name}: {name} warm-up")
-        _prime(name, threads)
+        _prime(name, threads, device)
         if numpy_based:
             tracemalloc.start()
-        with PeakRSS() as mem:  # the model's construction and its first (untimed) epoch
-            runner = BUILDERS[name](w.layers, w.batch_size, data, init, threads)
+        # the model's construction and its first (untimed) epoch
+        with PeakRSS() as mem, _device_memory(name, device) as gpu_mem:
+            runner = BUILDERS[name](w.layers, w.batch_size, data, init, threads, device)
             runner.epoch()
+            runner.sync()
         traced = tracemalloc.get_traced_memory()[1] if numpy_based else None
         tracemalloc.stop()
         runners[name] = runner
-        results[name] = {"name": name, "label": CONTESTANTS[name], "same_init": runner.same_init,
+        results[name] = {"name": name, "label": label(name, device), "same_init": runner.same_init,
                          "note": runner.note, "memory_method": getattr(mem, "method", None),
-                         "peak_rss_mib": None if mem.delta is None else mem.delta / 2**20,
-                         "peak_traced_mib": None if traced is None else traced / 2**20}
+                         "peak_rss_mib": _mib(mem.delta), "peak_traced_mib": _mib(traced),
+                         "device_memory_method": getattr(gpu_mem, "method", None),
+                         "peak_device_mib": _mib(getattr(gpu_mem, "delta", None))}
     log(f"{w.name}: timing {repeats} epochs of {', '.join(runners)}")
-    times = _median_times({k: r.epoch for k, r in runners.items()}, repeats)
+    times = _median_times(runners, repeats)
     steps = -(-rows // w.batch_size)
     for name, runner in runners.items():
         loss, acc = evaluate(runner.weights(), data, w.layers) if runner.weights else (None, None)
@@ -144,23 +203,26 @@ def run_workload(w: Workload, *, quick=False, repeats=3, contestants=tuple(CONTE
             "results": [results[k] for k in contestants if k in results], "ratios": ratios}
 
 
-def run_sweep(s: Sweep = SWEEP, *, quick=False, repeats=3, log=None) -> dict:
-    """Epoch time of glassnet and of the floor against width, then against batch size."""
+def run_sweep(s: Sweep = SWEEP, *, quick=False, repeats=3, log=None, device="cpu") -> dict:
+    """Epoch time of glassnet and of the floor on ``device`` against width, then against batch size."""
     log = log or (lambda msg: None)
+    device = get_device(device)
     rows = s.quick_rows if quick else s.rows
     data, threads = make_data(rows, s.n_in, s.n_out), blas_threads()
     out = {"rows": rows, "n_in": s.n_in, "n_out": s.n_out, "width_batch": s.width_batch,
-           "batch_width": s.batch_width, "width": [], "batch": []}
+           "batch_width": s.batch_width, "labels": {k: label(k, device) for k in ("glassnet", "floor")},
+           "width": [], "batch": []}
     points = [("width", w, s.width_batch) for w in s.widths] + [("batch", b, s.batch_width) for b in s.batch_sizes]
     for axis, value, batch in points:
         width = value if axis == "width" else s.batch_width
         layers = (s.n_in, width, width, s.n_out)
         log(f"sweep: {axis} {value}")
         init = glassnet_model(layers).get_weights()
-        runners = {k: BUILDERS[k](layers, batch, data, init, threads) for k in ("glassnet", "floor")}
+        runners = {k: BUILDERS[k](layers, batch, data, init, threads, device) for k in ("glassnet", "floor")}
         for r in runners.values():
             r.epoch()  # warm-up
-        times = _median_times({k: r.epoch for k, r in runners.items()}, repeats)
+            r.sync()
+        times = _median_times(runners, repeats)
         med = {k: statistics.median(t) for k, t in times.items()}
         out[axis].append({axis: value, "glassnet": med["glassnet"], "floor": med["floor"],
                           "ratio": med["glassnet"] / med["floor"]})
@@ -168,26 +230,30 @@ def run_sweep(s: Sweep = SWEEP, *, quick=False, repeats=3, log=None) -> dict:
 
 
 def run(workloads=DEFAULT, *, quick=False, repeats=None, sweep: Sweep | None = None,
-        log: Callable[[str], None] | None = None) -> dict:
+        log: Callable[[str], None] | None = None, device="cpu") -> dict:
     """Run the named workloads (or :class:`Workload` objects; ``"sweep"`` for the sweep) into one report.
 
     ``repeats`` defaults to 3 with ``quick`` and 5 without; ``quick`` uses each workload's ``quick_rows``.
+    ``device``: where glassnet and the floor compute (``"cpu"``, ``"gpu"``); an unknown or unusable one
+    (``"gpu"`` without CuPy) is a ConfigError before anything runs. The report's ``device`` records it,
+    with the card's name on a GPU.
     """
+    device = get_device(device)
     repeats = (3 if quick else 5) if repeats is None else repeats
     if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
         raise invalid_value("repeats", repeats, "a positive integer")
     report = {"created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "quick": bool(quick), "repeats": int(repeats), "environment": None,
+              "quick": bool(quick), "repeats": int(repeats), "device": device_info(device), "environment": None,
               "settings": {"optimizer": f"Adam(lr={LR}, eps={EPS})", "dtype": "float32", "seed": SEED},
               "workloads": [], "sweep": None}
     for w in workloads:
         if w == "sweep":
-            report["sweep"] = run_sweep(sweep or SWEEP, quick=quick, repeats=repeats, log=log)
+            report["sweep"] = run_sweep(sweep or SWEEP, quick=quick, repeats=repeats, log=log, device=device)
             continue
         if not isinstance(w, Workload):
             if w not in WORKLOADS:
                 raise ConfigError(f"Unknown workload {w!r}; valid workloads are: {', '.join(DEFAULT)}")
             w = WORKLOADS[w]
-        report["workloads"].append(run_workload(w, quick=quick, repeats=repeats, log=log))
+        report["workloads"].append(run_workload(w, quick=quick, repeats=repeats, log=log, device=device))
     report["environment"] = environment()  # now that the peers are loaded, threadpoolctl sees their pools
     return report

@@ -1,4 +1,4 @@
-"""What the harness measures besides time: peak memory, BLAS threads, the environment."""
+"""What the harness measures besides time: peak memory (host and GPU), BLAS threads, the environment, the device."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["PeakRSS", "blas_threads", "environment"]
+__all__ = ["PeakDeviceMemory", "PeakRSS", "blas_threads", "device_info", "environment"]
 
 
 def _statm_rss() -> int:
@@ -67,6 +67,62 @@ class PeakRSS:
         self.delta = max(peak - self.base, 0)
 
 
+class PeakDeviceMemory:
+    """Peak growth of a GPU allocator's pool over a ``with`` block, in bytes (``.delta``); ``.method`` says which.
+
+    ``"cupy"``: CuPy's default memory pool. Its cached free blocks are released first
+    (``free_all_blocks``), so an earlier contestant's cache is not reused unseen; the pool keeps every block
+    it takes from the driver until then, so ``total_bytes()`` at the end is its high-water mark, in CuPy's
+    rounded block sizes. ``"torch"``: torch's caching allocator, the same way: ``empty_cache()``,
+    ``reset_peak_memory_stats()``, then ``max_memory_reserved()`` over ``memory_reserved()`` at the start.
+    Neither counts the CUDA context or cuBLAS/cuDNN workspaces (set up by the warm-up before).
+    """
+
+    def __init__(self, kind: str, module=None):
+        assert kind in ("cupy", "torch"), kind
+        self.kind, self.module, self.delta = kind, module, None
+        self.method = ("CuPy default memory pool, total_bytes()" if kind == "cupy"
+                       else "torch.cuda.max_memory_reserved()")
+
+    def __enter__(self):
+        if self.kind == "cupy":
+            self._pool = self.module.get_default_memory_pool()
+            self._pool.free_all_blocks()
+            self.base = self._pool.total_bytes()
+        else:
+            import torch
+
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_reserved()
+        return self
+
+    def __exit__(self, *exc):
+        if self.kind == "cupy":
+            peak = self._pool.total_bytes()
+        else:
+            import torch
+
+            peak = torch.cuda.max_memory_reserved()
+        self.delta = max(peak - self.base, 0)
+
+
+def device_info(device) -> dict:
+    """The device a report ran on: glassnet's name, its array module and, for ``"gpu"``, the card (CuPy's view)."""
+    module = device.module
+    own = sys.modules.get(module.__name__) is module  # a stand-in module (the tests' fake) has no version
+    info = {"name": device.name, "array_module": module.__name__,
+            "array_module_version": getattr(module, "__version__", None) if own else None, "card": None}
+    if device.name == "gpu":
+        runtime = module.cuda.runtime
+        props = runtime.getDeviceProperties(module.cuda.Device().id)
+        card = props["name"]
+        info |= {"card": card.decode() if isinstance(card, bytes) else str(card),
+                 "memory_gib": round(props["totalGlobalMem"] / 2**30, 1),
+                 "cuda_runtime": runtime.runtimeGetVersion(), "cuda_driver": runtime.driverGetVersion()}
+    return info
+
+
 def blas_threads() -> int:
     """Threads of NumPy's BLAS as threadpoolctl reports them (the CPU count without threadpoolctl)."""
     try:
@@ -114,6 +170,10 @@ def environment() -> dict:
     torch_info = None if torch is None else {"threads": torch.get_num_threads(),
                                              "mkl": torch.backends.mkl.is_available(),
                                              "onednn": torch.backends.mkldnn.is_available()}
+    torch_cuda = None  # only if a contestant ran torch on the GPU (asking otherwise would start CUDA)
+    if torch is not None and torch.cuda.is_initialized():
+        torch_cuda = {"card": torch.cuda.get_device_name(), "cuda": torch.version.cuda,
+                      "cudnn": torch.backends.cudnn.version()}
     keys = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
     try:  # other processes on the machine: they slow multi-threaded BLAS and OpenMP far more than Python
         load = [round(x, 2) for x in os.getloadavg()]
@@ -122,4 +182,4 @@ def environment() -> dict:
     return {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu,
             "cpu_count": os.cpu_count(), "load_average": load, "threads": blas_threads(), "numpy": np.__version__,
             "glassnet": __version__, "torch": version("torch"), "scikit-learn": version("scikit-learn"),
-            "threadpools": libs, "torch_cpu": torch_info, "env": {k: os.environ.get(k) for k in keys}}
+            "threadpools": libs, "torch_cpu": torch_info, "torch_cuda": torch_cuda, "env": {k: os.environ.get(k) for k in keys}}

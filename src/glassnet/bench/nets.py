@@ -105,9 +105,12 @@ def _walk(layers):
 
 
 def build_glassnet(layers, seed: int):
-    """The glassnet model of ``layers`` (MLP widths or a :class:`ConvNet`), built, not compiled."""
+    """The glassnet model of ``layers`` (MLP widths or a :class:`ConvNet`), built, not compiled, on the CPU.
+
+    On the CPU whatever ``GLASSNET_DEVICE`` says: the harness moves a contestant's model itself.
+    """
     model, shape = _stack(layers, seed)
-    return model.build(shape)
+    return model.build(shape).to("cpu")
 
 
 def gemm_shapes(layers) -> list[tuple[int, int, int]]:

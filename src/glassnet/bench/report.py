@@ -45,30 +45,53 @@ def _title(w: dict) -> str:
     return _arch(w["rows"], w["layers"]) if "layers" in w else f"{_data(w)}, {w['net']}"
 
 
+def _device_line(device: dict | None) -> str:
+    """``GPU: NVIDIA ... (device 'gpu': CuPy 13.3.0, CUDA runtime 12040). `` ahead of the CPU line; '' on the CPU."""
+    if not device or device["name"] == "cpu":
+        return ""
+    module = device["array_module"] + (f" {device['array_module_version']}" if device.get("array_module_version")
+                                       else "")
+    if device.get("card"):
+        return (f"GPU: {device['card']} (device {device['name']!r}: {module}, CUDA runtime "
+                f"{device.get('cuda_runtime')}, driver {device.get('cuda_driver')}). ")
+    return f"Device: {device['name']!r} (array module {module}). "
+
+
+def _on_gpu(report: dict) -> bool:
+    return bool((report.get("device") or {}).get("card"))
+
+
 def to_markdown(report: dict) -> str:
     """The report as Markdown: how it was measured, one table per workload, and the sweep."""
     env = report["environment"]
     tc = env.get("torch_cpu")
     torch = f"PyTorch {env['torch']}" + (f" (MKL {tc['mkl']}, oneDNN {tc['onednn']})" if tc else "")
     load = env.get("load_average")
-    machine = (f"CPU: {env['cpu']} ({env['cpu_count']} logical CPUs"
+    gpu = _on_gpu(report)
+    machine = (_device_line(report.get("device")) + f"CPU: {env['cpu']} ({env['cpu_count']} logical CPUs"
                + (f"; load average {load[0]:g}, {load[1]:g}, {load[2]:g} over 1, 5, 15 min at the end" if load else "")
                + f"), {env['threads']} thread{'s' if env['threads'] != 1 else ''} for every contestant. {_blas_line(env)}. NumPy {env['numpy']}, "
                f"{torch}, scikit-learn {env['scikit-learn']}, Python {env['python']}.")
+    memory = ("Peak GPU memory Δ: growth of CuPy's memory pool (PyTorch: its caching allocator's "
+              "max_memory_reserved) over building the model and its first epoch; the floor holds the whole "
+              "training set on the GPU, glassnet and PyTorch copy each batch there from the host. " if gpu else
+              "Peak RSS Δ: growth of the resident set over building the model and its first epoch. ")
     method = (f"Seconds per epoch: median of {report['repeats']} epochs after a warm-up epoch"
-              f"{' (--quick: fewer rows)' if report['quick'] else ''}; {report['settings']['optimizer']}, "
-              "float32, same data and initial weights; s/step is s/epoch over the batches per epoch. Peak RSS "
-              "Δ: growth of the resident set over building the model and its first epoch. Final loss/accuracy: "
+              f"{' (--quick: fewer rows)' if report['quick'] else ''}"
+              f"{', each ended by a device synchronize' if gpu else ''}; {report['settings']['optimizer']}, "
+              "float32, same data and initial weights; s/step is s/epoch over the batches per epoch. "
+              + memory + "Final loss/accuracy: "
               "one forward pass of the harness over the whole training set, from each contestant's final "
               "weights" + ("; for conv nets, glassnet's forward in training mode (batch normalization with the "
                            "statistics of the whole set)." if any("arch" in w for w in report["workloads"])
                            else "."))
     lines = [machine, "", method, ""]
+    mem_key, mem_head = ("peak_device_mib", "peak GPU memory Δ (MiB)") if gpu else ("peak_rss_mib", "peak RSS Δ (MiB)")
     for w in report["workloads"]:
         title = (f"**{w['name']}**: {_title(w)}, batch {w['batch_size']} "
                  f"({w['batches_per_epoch']} batches/epoch, {w['params']:,} parameters)")
         lines += [title, "",
-                  "| contestant | s/epoch | s/step | glassnet ÷ it | peak RSS Δ (MiB) | final loss | final accuracy |",
+                  f"| contestant | s/epoch | s/step | glassnet ÷ it | {mem_head} | final loss | final accuracy |",
                   "|---|---:|---:|---:|---:|---:|---:|"]
         for r in w["results"]:
             if "skipped" in r:
@@ -77,7 +100,7 @@ def to_markdown(report: dict) -> str:
             ratio = 1.0 if r["name"] == "glassnet" else w["ratios"].get(r["name"])
             lines.append(f"| {r['label']} | {_fmt(r['seconds_per_epoch'], '.4g')} | "
                          f"{_fmt(r.get('seconds_per_step'), '.3g')} | {_fmt(ratio, '.2f')} | "
-                         f"{_fmt(r['peak_rss_mib'], '.1f')} | {_fmt(r['final_loss'], '.4f')} | "
+                         f"{_fmt(r.get(mem_key), '.1f')} | {_fmt(r['final_loss'], '.4f')} | "
                          f"{_fmt(r['final_accuracy'], '.3f')} |")
         lines.append("")
     s = report.get("sweep")
@@ -126,6 +149,8 @@ def plot(report: dict, path) -> list[Path]:
             shape = _arch(w["rows"], w["layers"]) if "layers" in w else _data(w)
             ax.set_title(f"{w['name']}: {shape}, batch {w['batch_size']}", fontsize=9)
             ax.set_xlabel("seconds per epoch (lower is better)")
+        if _on_gpu(report):
+            fig.suptitle(f"on {report['device']['card']}", fontsize=10)
         fig.savefig(path, dpi=120)
         written.append(path)
     s = report.get("sweep")
@@ -134,7 +159,7 @@ def plot(report: dict, path) -> list[Path]:
         for ax, axis in zip(fig.subplots(1, 2), ("width", "batch")):
             xs = [p[axis] for p in s[axis]]
             for who, style in (("glassnet", "o-"), ("floor", "s--")):
-                ax.plot(xs, [p[who] for p in s[axis]], style, label=CONTESTANTS[who])
+                ax.plot(xs, [p[who] for p in s[axis]], style, label=s.get("labels", CONTESTANTS)[who])
             ax.set(xscale="log", yscale="log", ylabel="seconds per epoch",
                    xlabel="hidden width" if axis == "width" else "batch size",
                    title=f"{s['rows']} rows, " + (f"batch {s['width_batch']}" if axis == "width"

@@ -28,6 +28,7 @@ from ..data import check_labels, read_csv
 from ..errors import ConfigError, DataError, invalid_value
 
 __all__ = [
+    "add_device_option",
     "as_labels",
     "check_output_path",
     "csv_columns",
@@ -87,6 +88,16 @@ def check_output_path(path: str, flag: str) -> str:
     if os.path.isdir(path):
         raise ConfigError(f"{flag} {path} is a directory; expected a file name")
     return path
+
+
+def add_device_option(parser) -> None:
+    """``--device NAME``: where the model computes (None: ``GLASSNET_DEVICE``, else the CPU)."""
+    parser.add_argument(
+        "--device",
+        default=None,
+        metavar="NAME",
+        help="where the model computes: cpu, or gpu (CuPy on a CUDA GPU); default: $GLASSNET_DEVICE, else cpu",
+    )
 
 
 # -- CSV input ---------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--model", required=True, metavar="FILE", help="a model file written by `glassnet train`")
     p.add_argument("--data", required=True, metavar="CSV", help="labelled rows: a CSV file with a header row")
     p.add_argument("--target", required=True, metavar="COL", help="the column holding the true values")
+    c.add_device_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -41,7 +42,7 @@ def evaluate(model, path: str, target: str) -> tuple[dict[str, float], int]:
 
 
 def run(args) -> int:
-    model = load_model(args.model)
+    model = load_model(args.model, device=args.device)
     scores, rows = evaluate(model, args.data, args.target)
     if args.json:
         c.print_json({"model": args.model, "data": args.data, "target": args.target, "rows": rows} | scores)

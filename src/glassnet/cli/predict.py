@@ -32,6 +32,7 @@ def add_parser(subparsers) -> None:
         "--data", required=True, metavar="CSV", help="rows to predict: a CSV file with a header row"
     )
     p.add_argument("--out", metavar="CSV", help="write the predictions here (default: print them)")
+    c.add_device_option(p)
     p.set_defaults(func=run)
 
 
@@ -65,7 +66,7 @@ def prediction_table(model, X: np.ndarray) -> tuple[list[str], list[list]]:
 
 
 def run(args) -> int:
-    model = load_model(args.model)
+    model = load_model(args.model, device=args.device)
     if args.out:
         c.check_output_path(args.out, "--out")
     X, _ = read_rows(model, args.data)

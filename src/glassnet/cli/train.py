@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from ..backend import get_device
 from ..callbacks import Callback, ModelCheckpoint, ProgressBar
 from ..data import encode_labels, train_val_split
 from ..errors import ConfigError, DataError, invalid_value
@@ -98,6 +99,7 @@ def add_parser(subparsers) -> None:
         metavar="FILE",
         help="continue from a checkpoint written with the same data and options; --epochs is the total",
     )
+    c.add_device_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (no progress bar)")
     p.set_defaults(func=run)
 
@@ -187,6 +189,7 @@ def run(args) -> int:
     opt_cls = OPTIMIZERS.get(args.optimizer.lower()) or type(get_optimizer(args.optimizer))
     optimizer = opt_cls() if lr is None else opt_cls(learning_rate=lr)
     c.check_output_path(args.save, "--save")
+    device = get_device(args.device)  # unknown, or 'gpu' without CuPy: before reading any data
 
     table = c.read_table(args.data, args.target)
     task, why = infer_task(table.y, args.target)
@@ -225,7 +228,7 @@ def run(args) -> int:
         t_mean, t_std = _mean_std(y)
         meta |= {"target_mean": float(t_mean), "target_std": float(t_std)}
 
-    model = Sequential([Dense(u, activation=args.activation) for u in hidden] + [out], seed=seed)
+    model = Sequential([Dense(u, activation=args.activation) for u in hidden] + [out], seed=seed, device=device)
     model.compile(loss=loss, optimizer=optimizer, metrics=metrics)
     model.build(X.shape[1])
     model.metadata = meta
@@ -249,7 +252,8 @@ def run(args) -> int:
         print(
             f"data: {len(table.X)} rows × {X.shape[1]} features from {table.path} ({rows}); {scaled} standardized"
         )
-        print(f"model: {describe(model)}; loss {loss}; {optimizer!r}; {model.count_params():,} parameters")
+        on = "" if model.device == "cpu" else f"; on device {model.device!r}"
+        print(f"model: {describe(model)}; loss {loss}; {optimizer!r}; {model.count_params():,} parameters{on}")
 
     callbacks = [] if args.json else [ProgressBar(file=sys.stderr)]
     if args.checkpoint:  # braces in a file name are not format fields here
@@ -293,6 +297,7 @@ def run(args) -> int:
                 "batch_size": batch_size,
                 "epochs": len(history.epoch),
                 "seed": seed,
+                "device": model.device,
                 "seconds": seconds,
                 "final": final,
                 "history": history.history,

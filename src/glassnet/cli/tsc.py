@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 
+from ..backend import get_device
 from ..callbacks import ProgressBar
 from ..data import load_ucr
 from ..errors import DataError
@@ -51,6 +52,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--test-every", type=int, default=1, metavar="N",
                    help="also measure the test error every N epochs for the history (0: only where the "
                    "training loss reaches a new low, which is all the result needs; default: 1)")
+    c.add_device_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (no progress bar)")
     p.set_defaults(func=run)
 
@@ -67,6 +69,7 @@ def run(args) -> int:
     seed = c.non_negative_int("--seed", args.seed)
     batch_size = None if args.batch_size is None else c.positive_int("--batch-size", args.batch_size)
     test_every = c.non_negative_int("--test-every", args.test_every)
+    get_device(args.device)  # unknown, or 'gpu' without CuPy: before reading any file
     znorm = None if args.znorm == "none" else args.znorm
     train = _load(args.train, "--train", znorm=znorm)
     test = _load(args.test, "--test", znorm=znorm, stats=train.stats)
@@ -86,7 +89,7 @@ def run(args) -> int:
               f"channel{'s' if C > 1 else ''}; {len(train.classes)} classes ({classes}); z-normalised {how}")
     callbacks = [] if args.json else [ProgressBar(file=sys.stderr)]
     result = tsc.train(args.arch, train.X, train.y, test.X, test.y, epochs=epochs, seed=seed,
-                       batch_size=batch_size, callbacks=callbacks, test_every=test_every)
+                       batch_size=batch_size, callbacks=callbacks, test_every=test_every, device=args.device)
     model = result.pop("model")
     report = {
         "dataset": train.name,
@@ -95,12 +98,14 @@ def run(args) -> int:
         "test_file": test.path,
         "znorm": args.znorm,
         "parameters": model.count_params(),
+        "device": model.device,
         **result,
     }
     if args.json:
         c.print_json(report)
         return 0
-    print(f"model: {args.arch}, {report['parameters']:,} parameters; batch size {result['batch_size']}; "
+    on = "" if model.device == "cpu" else f" on device {model.device!r}"
+    print(f"model: {args.arch}{on}, {report['parameters']:,} parameters; batch size {result['batch_size']}; "
           f"{result['optimizer']['class']} (final learning rate {result['lr_final']:g})")
     print(f"test error {result['test_error']:.4f} at epoch {result['best_epoch']} (lowest training loss "
           f"{result['train_loss']:.4g}); after the last epoch {result['test_error_final']:.4f} "

@@ -62,14 +62,14 @@ def _classes(n_classes) -> int:
     return n
 
 
-def _finish(layers: list[Layer], input_shape, seed, dtype, name: str) -> Sequential:
-    model = Sequential(layers, seed=seed, dtype=dtype, name=name)
+def _finish(layers: list[Layer], input_shape, seed, dtype, name: str, device=None) -> Sequential:
+    model = Sequential(layers, seed=seed, dtype=dtype, name=name, device=device)
     shape = _input_shape(input_shape)
     return model.build(shape) if shape is not None else model
 
 
 def mlp(n_classes: int, input_shape: tuple[int, int] | None = None, *, seed=None,
-        dtype="float32") -> Sequential:
+        dtype="float32", device=None) -> Sequential:
     """Wang et al.'s MLP: three fully connected layers of 500 ReLU units with dropout, then softmax.
 
     The series is flattened first, so for (T, C) inputs the first layer sees T·C features.
@@ -82,12 +82,14 @@ def mlp(n_classes: int, input_shape: tuple[int, int] | None = None, *, seed=None
     seed : int, optional
         Seeds initialization, shuffling and dropout.
     dtype : "float32" (default) or "float64"
+    device : "cpu", "gpu" or None
+        Where the model computes (None: ``GLASSNET_DEVICE``, else the CPU).
     """
     layers: list[Layer] = [Flatten(), Dropout(0.1)]
     for rate in (0.2, 0.2, 0.3):
         layers += [Dense(500, activation="relu"), Dropout(rate)]
     layers.append(Dense(_classes(n_classes), activation="softmax"))
-    return _finish(layers, input_shape, seed, dtype, "mlp")
+    return _finish(layers, input_shape, seed, dtype, "mlp", device)
 
 
 def _conv_bn(filters: int, kernel_size: int, relu: bool = True) -> list[Layer]:
@@ -97,18 +99,18 @@ def _conv_bn(filters: int, kernel_size: int, relu: bool = True) -> list[Layer]:
 
 
 def fcn(n_classes: int, input_shape: tuple[int, int] | None = None, *, seed=None,
-        dtype="float32") -> Sequential:
+        dtype="float32", device=None) -> Sequential:
     """Wang et al.'s fully convolutional network: 128×k8, 256×k5, 128×k3 conv-BN-ReLU blocks, GAP, softmax.
 
     Parameters as in :func:`mlp`.
     """
     layers = _conv_bn(128, 8) + _conv_bn(256, 5) + _conv_bn(128, 3)
     layers += [GlobalAveragePooling1D(), Dense(_classes(n_classes), activation="softmax")]
-    return _finish(layers, input_shape, seed, dtype, "fcn")
+    return _finish(layers, input_shape, seed, dtype, "fcn", device)
 
 
 def resnet(n_classes: int, input_shape: tuple[int, int] | None = None, *, seed=None,
-           dtype="float32") -> Sequential:
+           dtype="float32", device=None) -> Sequential:
     """Wang et al.'s ResNet: three residual blocks (64, 128, 128 filters), GAP, softmax.
 
     Each block's main branch is conv k8-BN-ReLU, conv k5-BN-ReLU, conv k3-BN; its shortcut a 1×1 conv + BN
@@ -132,7 +134,7 @@ def resnet(n_classes: int, input_shape: tuple[int, int] | None = None, *, seed=N
         layers += [Residual(main=main, shortcut=shortcut), ReLU()]
         channels = filters
     layers += [GlobalAveragePooling1D(), Dense(_classes(n_classes), activation="softmax")]
-    return _finish(layers, shape, seed, dtype, "resnet")
+    return _finish(layers, shape, seed, dtype, "resnet", device)
 
 
 ARCHS: dict[str, Callable[..., Sequential]] = {"mlp": mlp, "fcn": fcn, "resnet": resnet}
@@ -195,7 +197,7 @@ def _check_xy(X, y, name: str):
 
 def train(arch: str, X_train, y_train, X_test, y_test, *, epochs: int | None = None, seed: int | None = 0,
           batch_size: int | None = None, optimizer: Optimizer | None = None,
-          callbacks: Sequence[Callback] = (), verbose: int = 0, test_every: int = 1) -> dict:
+          callbacks: Sequence[Callback] = (), verbose: int = 0, test_every: int = 1, device=None) -> dict:
     """Train ``arch`` on (X_train, y_train) as Wang et al. do; report the test error.
 
     Compiles with the paper's optimizer (MLP: Adadelta lr 0.1; FCN, ResNet: Adam lr 1e-3) and
@@ -224,6 +226,8 @@ def train(arch: str, X_train, y_train, X_test, y_test, *, epochs: int | None = N
     test_every : int ≥ 0
         Also record the test error every that many epochs (0: only where the training loss hits a new
         low, which is all the result needs; cheaper).
+    device : "cpu", "gpu" or None
+        Where the model computes (None: ``GLASSNET_DEVICE``, else the CPU).
 
     Returns
     -------
@@ -250,7 +254,7 @@ def train(arch: str, X_train, y_train, X_test, y_test, *, epochs: int | None = N
     batch_size = paper_batch_size(len(X_train)) if batch_size is None else check_positive_int("batch_size",
                                                                                             batch_size)
 
-    model = ARCHS[arch](len(classes), X_train.shape[1:], seed=seed)
+    model = ARCHS[arch](len(classes), X_train.shape[1:], seed=seed, device=device)
     optimizer = paper["optimizer"]() if optimizer is None else optimizer
     model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizer)
     schedule = ReduceLROnPlateau(monitor="loss", factor=0.5, patience=paper["patience"], min_lr=paper["min_lr"])

@@ -95,7 +95,7 @@ def test_divergence_keeps_the_last_good_weights_with_the_kernel(monkeypatch):
     y = np.ones((4, 1))
     model = gn.Sequential([Dense(8, activation="relu"), Dense(1)], seed=0, dtype="float32")
     model.compile(loss="mse", optimizer=Adam(learning_rate=1e38))
-    with pytest.raises(DivergenceError) as err:
+    with pytest.raises(DivergenceError) as err, np.errstate(over="ignore", invalid="ignore"):
         model.fit(X, y, epochs=50, batch_size=None, verbose=0)
     assert "last weights with a finite loss" in str(err.value)
     assert np.isfinite(model.flat_params).all()

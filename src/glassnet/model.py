@@ -313,7 +313,7 @@ class Sequential:
         if len(weights) != len(keys):
             raise ShapeError(f"set_weights expects {len(keys)} arrays; received {len(weights)}")
         for (i, k), w in zip(keys, weights):
-            w = np.asarray(w)
+            w = to_numpy(w)  # NumPy, or an array of the model's device
             if w.shape != self.layers[i].params[k].shape:
                 raise ShapeError(f"set_weights: parameter {k} of layer {i} ({self.layers[i].display_name}) has "
                                  f"shape {self.layers[i].params[k].shape}; received {w.shape}")

@@ -223,3 +223,13 @@ def test_models_pickle_and_deepcopy_with_their_device():
         for twin in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
             assert twin.device == device
             np.testing.assert_array_equal(twin.predict(X), model.predict(X))
+
+
+def test_a_bad_device_in_the_environment_is_named_as_such(monkeypatch):
+    monkeypatch.setenv("GLASSNET_DEVICE", "tpu")
+    with pytest.raises(ConfigError, match=r"Received: GLASSNET_DEVICE='tpu' \(from the environment\)"):
+        gn.Sequential([L.Dense(2)])
+    model = gn.Sequential([L.Dense(2)], device="cpu").build(3)
+    with pytest.raises(ConfigError, match="device='tpu'"):
+        model.to("tpu")
+    assert model.device == "cpu" and type(model.flat_params) is np.ndarray  # unchanged

@@ -95,8 +95,9 @@ def get_device(name=None) -> Device:
     key = default_device() if name is None else str(name).strip().lower()
     entry = _DEVICES.get(key)
     if entry is None:
+        received = f"device={name!r}" if name is not None else f"GLASSNET_DEVICE={key!r} (from the environment)"
         raise ConfigError(f"Received an invalid value for `device`, expected one of {', '.join(sorted(_DEVICES))}. "
-                          f"Received: device={name if name is not None else key!r}")
+                          f"Received: {received}")
     device = entry if isinstance(entry, Device) else entry()
     _DEVICES[key] = device
     _BY_TYPE[device.array_type] = device

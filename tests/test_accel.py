@@ -115,3 +115,25 @@ def test_numba_required_but_missing_is_a_config_error(monkeypatch):
         accel.available(10**6)
     monkeypatch.setenv("GLASSNET_ACCEL", "auto")
     assert not accel.available(10**6)  # auto falls back to NumPy quietly
+
+
+def test_a_kernel_that_fails_to_compile_means_numpy_with_a_warning(monkeypatch):
+    import numba
+
+    from glassnet.errors import GlassnetWarning
+
+    def broken(*args, **kwargs):
+        def decorate(f):
+            def fail(*a):
+                raise RuntimeError("LLVM says no")
+            return fail
+        return decorate
+
+    monkeypatch.setattr(numba, "njit", broken)
+    monkeypatch.setattr(accel, "_kernels", None)
+    monkeypatch.setenv("GLASSNET_ACCEL", "auto")
+    with pytest.warns(GlassnetWarning, match="could not compile the fused kernels .*LLVM says no.*using NumPy"):
+        assert not accel.available(10**6)
+    p_np, _, _ = train("numpy", monkeypatch, Adam, "float32")
+    p_auto, _, _ = train("auto", monkeypatch, Adam, "float32")  # trains on the NumPy path, same numbers
+    np.testing.assert_array_equal(p_auto, p_np)

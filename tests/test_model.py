@@ -465,3 +465,28 @@ def test_callback_hooks_are_called_in_order():
                      "epoch_begin 1", "batch_end 0", "batch_end 1", "epoch_end 1",
                      "train_end"]
     assert spy.model is not None and spy.params["epochs"] == 2
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_a_copied_model_trains_exactly_like_the_original(how):
+    import copy
+    import pickle
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 5)), rng.integers(0, 3, 40)
+    model = gn.Sequential([gn.layers.Dense(8, activation="relu"), gn.layers.BatchNormalization(),
+                           gn.layers.Dense(3, activation="softmax")],
+                          seed=0, dtype="float64")
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+    model.fit(X, y, epochs=2, batch_size=8, verbose=0)
+    twin = pickle.loads(pickle.dumps(model)) if how == "pickle" else copy.deepcopy(model)
+    for layer in twin.layers:  # views onto the twin's own flat buffer again
+        for k, p in layer.params.items():
+            assert np.shares_memory(p, twin.flat_params), (layer.display_name, k)
+    assert twin.optimizer.p is twin.flat_params
+    assert not np.shares_memory(twin.flat_params, model.flat_params)
+    model.fit(X, y, epochs=2, batch_size=8, verbose=0)
+    twin.fit(X, y, epochs=2, batch_size=8, verbose=0)
+    for a, b in zip(model.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(b, a)
+    np.testing.assert_array_equal(twin.predict(X), model.predict(X))

@@ -121,6 +121,14 @@ class Sequential:
         self._backup = self.flat_params.copy()
         self._regularized = [la for la in self.layers if any(r is not None for r in la.regularizers.values())]
 
+    def __setstate__(self, state: dict) -> None:
+        """After pickle or deepcopy: each layer's views were copied on their own; lay them out in one buffer again."""
+        self.__dict__.update(state)
+        if self.built:
+            self._flatten_params()
+            if self.optimizer is not None and self.optimizer.p is not None:
+                self.optimizer.build(self.flat_params, self.flat_grads, self.param_index)  # keeps its state
+
     # -- devices ---------------------------------------------------------------------------------------
     @property
     def device(self) -> str:

@@ -172,11 +172,11 @@ def test_plot_writes_bar_chart_and_sweep(report, tmp_path):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_floor_does_only_the_products_of_an_epoch(monkeypatch):
-    # 3 batches × (2 forward + 2 dW + 1 dX) products, each into a preallocated output; nothing else
-    data = bench.make_data(96, 8, 3)
-    init = bench.contestants.glassnet_model((8, 6, 3)).get_weights()
-    runner = bench.contestants.BUILDERS["floor"]((8, 6, 3), 32, data, init, 1)
+def floor_products(monkeypatch, net, rows, sample, batch):
+    """(shape of a, shape of b, written into out=) of every np.matmul of one floor epoch of ``net``."""
+    data = bench.make_data(rows, sample, 3)
+    init = bench.contestants.glassnet_model(net).get_weights()
+    runner = bench.contestants.BUILDERS["floor"](net, batch, data, init, 1)
     calls, real = [], np.matmul
 
     def counting(a, b, out=None):
@@ -185,6 +185,12 @@ def test_floor_does_only_the_products_of_an_epoch(monkeypatch):
 
     monkeypatch.setattr(np, "matmul", counting)
     runner.epoch()
+    return calls
+
+
+def test_floor_does_only_the_products_of_an_epoch(monkeypatch):
+    # 3 batches × (2 forward + 2 dW + 1 dX) products, each into a preallocated output; nothing else
+    calls = floor_products(monkeypatch, (8, 6, 3), 96, 8, 32)
     assert len(calls) == 3 * 5 and all(out for *_, out in calls)
     assert {((32, 8), (8, 6), True), ((6, 32), (32, 3), True), ((32, 3), (3, 6), True)} <= set(calls)
 
@@ -192,17 +198,7 @@ def test_floor_does_only_the_products_of_an_epoch(monkeypatch):
 def test_conv_floor_does_the_im2col_products_only(monkeypatch):
     # digits CNN, 2 batches of 16: per batch 3 forward + 3 dW + 2 dA products (the first layer's dA is not needed)
     net = bench.ConvNet("cnn", (8, 8, 1), 3)
-    data = bench.make_data(32, net.input_shape, 3)
-    init = bench.contestants.glassnet_model(net).get_weights()
-    runner = bench.contestants.BUILDERS["floor"](net, 16, data, init, 1)
-    calls, real = [], np.matmul
-
-    def counting(a, b, out=None):
-        calls.append((a.shape, b.shape, out is not None))
-        return real(a, b, out=out)
-
-    monkeypatch.setattr(np, "matmul", counting)
-    runner.epoch()
+    calls = floor_products(monkeypatch, net, 32, net.input_shape, 16)
     assert len(calls) == 2 * 8 and all(out for *_, out in calls)
     # conv 1: 16·64 positions × 3·3·1 taps; conv 2: 16·16 positions (after the pool) × 3·3·16 taps; dense
     assert {((16 * 64, 9), (9, 16), True), ((16 * 16, 144), (144, 32), True), ((16, 32), (32, 3), True),
@@ -212,17 +208,7 @@ def test_conv_floor_does_the_im2col_products_only(monkeypatch):
 def test_lstm_floor_does_the_products_of_backpropagation_through_time(monkeypatch):
     # 2 batches of 16 sequences of 6 steps: 1 big X·W, 6 h·U, 3 for the Dense, 6 dG·Uᵀ, dW and dU per batch
     net = bench.LSTMNet((6, 3), 8, 3)
-    data = bench.make_data(32, net.input_shape, 3)
-    init = bench.contestants.glassnet_model(net).get_weights()
-    runner = bench.contestants.BUILDERS["floor"](net, 16, data, init, 1)
-    calls, real = [], np.matmul
-
-    def counting(a, b, out=None):
-        calls.append((a.shape, b.shape, out is not None))
-        return real(a, b, out=out)
-
-    monkeypatch.setattr(np, "matmul", counting)
-    runner.epoch()
+    calls = floor_products(monkeypatch, net, 32, net.input_shape, 16)
     assert len(calls) == 2 * (1 + 6 + 3 + 6 + 2) and all(out for *_, out in calls)
     assert {((16 * 6, 3), (3, 32), True), ((16, 8), (8, 32), True), ((16, 32), (32, 8), True),
             ((3, 16 * 6), (16 * 6, 32), True), ((8, 16 * 6), (16 * 6, 32), True)} <= set(calls)

@@ -117,7 +117,7 @@ class Sequential:
             offset += p.size
         for layer, (params, grads) in zip(self.layers, views):
             layer.bind(params, grads)
-            layer.to_device(self._device)
+            layer.move_to(self._device)
         self._backup = self.flat_params.copy()
         self._regularized = [la for la in self.layers if any(r is not None for r in la.regularizers.values())]
 
@@ -125,9 +125,17 @@ class Sequential:
         """After pickle or deepcopy: each layer's views were copied on their own; lay them out in one buffer again."""
         self.__dict__.update(state)
         if self.built:
-            self._flatten_params()
-            if self.optimizer is not None and self.optimizer.p is not None:
-                self.optimizer.build(self.flat_params, self.flat_grads, self.param_index)  # keeps its state
+            self._lay_out_again()
+
+    def _lay_out_again(self) -> None:
+        """New flat buffers on the model's device from the layers' arrays (copies, or on another device);
+        the optimizer is attached to them again and keeps its state."""
+        for layer in self.layers:  # host copies, which _flatten_params lays out on the device
+            layer.params = {k: to_numpy(v) for k, v in layer.params.items()}
+        self._flatten_params()
+        if self.optimizer is not None and self.optimizer.p is not None:  # build copies state of matching shape
+            self.optimizer.state = {k: to_numpy(v) for k, v in self.optimizer.state.items()}
+            self.optimizer.build(self.flat_params, self.flat_grads, self.param_index)
 
     # -- devices ---------------------------------------------------------------------------------------
     @property
@@ -147,12 +155,7 @@ class Sequential:
             return self
         self._device = target
         if self.built:
-            for layer in self.layers:  # host copies, which _flatten_params lays out on the new device
-                layer.params = {k: to_numpy(v) for k, v in layer.params.items()}
-            self._flatten_params()
-            if self.optimizer is not None:  # build copies state of matching shape into fresh arrays
-                self.optimizer.state = {k: to_numpy(v) for k, v in self.optimizer.state.items()}
-                self.optimizer.build(self.flat_params, self.flat_grads, self.param_index)
+            self._lay_out_again()
         return self
 
     def to_device(self, a):

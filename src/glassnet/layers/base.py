@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import to_numpy
+
 __all__ = ["Layer"]
 
 
 def _move(a, xp):
     """``a`` as an array of module ``xp``, through the host when it changes device."""
-    from ..backend import to_numpy
-
     return to_numpy(a) if xp is np else xp.asarray(to_numpy(a))
 
 
@@ -31,9 +31,10 @@ class Layer:
 
     #: names of arrays that are saved but not trained (e.g. batch-norm moving averages)
     state_names: tuple[str, ...] = ()
+
     @property
     def xp(self):
-        """The array module of the model's device (numpy, or cupy on a GPU); set by :meth:`to_device`."""
+        """The array module of the model's device (numpy, or cupy on a GPU); set by :meth:`move_to`."""
         device = self.__dict__.get("_device")
         return np if device is None else device.module
 
@@ -80,7 +81,7 @@ class Layer:
         self.params.update(params)
         self.grads.update(grads)
 
-    def to_device(self, device) -> None:
+    def move_to(self, device) -> None:
         """Move the arrays this layer keeps outside the model's flat buffers (``state``) to ``device``.
 
         The model calls it after :meth:`bind`, with a :class:`~glassnet.backend.Device`. Layers with

@@ -78,8 +78,8 @@ class _Pool(Layer):
             self.counts = windows.sum(axis=tuple(range(1 + self.rank, 1 + 2 * self.rank)))[0]
         return super().build(input_shape, rng, dtype)
 
-    def to_device(self, device) -> None:
-        super().to_device(device)
+    def move_to(self, device) -> None:
+        super().move_to(device)
         if self.mode == "average":
             self.counts = _move(self.counts, device.module)
 

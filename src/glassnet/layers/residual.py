@@ -88,9 +88,9 @@ class Residual(Layer):
         for key, (layer, group) in p.items():
             layer.bind(group, g.get(key, (None, {}))[1])
 
-    def to_device(self, device) -> None:
+    def move_to(self, device) -> None:
         for _, layer in self._sublayers():
-            layer.to_device(device)
+            layer.move_to(device)
 
     def _new_grads(self) -> None:
         for _, layer in self._sublayers():

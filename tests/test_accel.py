@@ -1,16 +1,8 @@
 """The fused kernels of glassnet.accel give exactly the NumPy path's numbers (and torch's, through it)."""
 
+import numba  # in the dev extra: a missing numba fails this module, it is not skipped
 import numpy as np
 import pytest
-
-import glassnet as gn
-from glassnet import accel
-from glassnet.errors import ConfigError, DivergenceError
-from glassnet.layers import Dense
-from glassnet.optimizers import Adam, AdamW
-
-pytest.importorskip("numba", reason="numba is in the dev extra; the fused kernels need it")
-
 from test_optimizers import (
     OPTIMIZERS,
     assert_params_match,
@@ -21,6 +13,12 @@ from test_optimizers import (
     torch_twin,
     train_torch,
 )
+
+import glassnet as gn
+from glassnet import accel
+from glassnet.errors import ConfigError, DivergenceError
+from glassnet.layers import Dense
+from glassnet.optimizers import Adam, AdamW
 
 
 def train(mode, monkeypatch, optimizer, dtype, *, clip=None, steps=6):
@@ -118,8 +116,6 @@ def test_numba_required_but_missing_is_a_config_error(monkeypatch):
 
 
 def test_a_kernel_that_fails_to_compile_means_numpy_with_a_warning(monkeypatch):
-    import numba
-
     from glassnet.errors import GlassnetWarning
 
     def broken(*args, **kwargs):

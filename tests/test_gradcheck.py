@@ -1,4 +1,6 @@
-"""glassnet.gradcheck itself: a whole model, regularizers, the report API, and that it can fail."""
+"""glassnet.gradcheck itself: a whole model, training mode, regularizers, the report API, and that it can fail."""
+
+import copy
 
 import numpy as np
 import pytest
@@ -7,7 +9,7 @@ import torch
 import glassnet as gn
 from glassnet.errors import ConfigError, NotBuiltError
 from glassnet.gradcheck import GradcheckReport
-from glassnet.layers import Dense, Dropout, LeakyReLU, Sigmoid, Softmax
+from glassnet.layers import BatchNormalization, Dense, Dropout, LeakyReLU, Residual, Sigmoid, Softmax
 from glassnet.losses import MeanSquaredError
 from glassnet.regularizers import L1, L1L2, L2
 
@@ -58,6 +60,117 @@ def test_gradcheck_float32_model_is_checked_in_float64_and_left_untouched():
     for w0, w in zip(before, model.get_weights()):
         assert w.dtype == np.float32
         np.testing.assert_array_equal(w0, w)
+
+
+# --- training mode: batch statistics and a fixed dropout mask ---------------------------------------------
+
+
+def batchnorm_model(middle=None):
+    """Dense tanh -> BatchNormalization -> Dense, fitted a little so the moving statistics are not 0 and 1.
+
+    The tanh before the batch norm matters: without it the norm's mean subtraction would cancel b1, whose
+    gradient would be 0 in training mode and any error in it would be invisible.
+    """
+    rng = np.random.default_rng(5)
+    X, y = rng.standard_normal((8, 3)), rng.standard_normal((8, 2))
+    model = gn.Sequential([Dense(4, activation="tanh"), middle or BatchNormalization(momentum=0.5), Dense(2)],
+                          seed=0, dtype="float64")
+    model.compile(loss="mse", optimizer=gn.optimizers.SGD(0.05))
+    model.fit(X, y, epochs=3, batch_size=4, shuffle=False, verbose=0)
+    return model, X, y
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["training", "inference"])
+def test_gradcheck_batchnorm_model_in_both_modes(training):
+    model, X, y = batchnorm_model()
+    report = gn.gradcheck(model, X, y, training=training)
+    assert list(report.errors) == ["W1", "b1", "gamma2", "beta2", "W3", "b3"]
+    assert report.passed(1e-6), str(report)
+    assert ("training mode" if training else "inference mode") in report.subject
+
+
+def test_training_mode_is_the_default_for_a_model():
+    # the two modes differentiate different functions (batch statistics vs the moving averages), so the
+    # analytic gradients differ; the default must be the one fit uses
+    model, X, y = batchnorm_model()
+    default, training = gn.gradcheck(model, X, y), gn.gradcheck(model, X, y, training=True)
+    assert default.subject == training.subject and default.errors == training.errors
+    dW1 = {}
+    for mode in (True, False):
+        m = copy.deepcopy(model)
+        a = m.forward(X, training=mode)
+        m.backward(a, y)
+        dW1[mode] = m.layers[0].grads["W"].copy()
+    assert not np.allclose(dW1[True], dW1[False], rtol=1e-3)
+
+
+def test_gradcheck_leaves_weights_and_moving_statistics_alone():
+    model, X, y = batchnorm_model()
+    weights = [w.copy() for w in model.get_weights()]
+    state = {k: v.copy() for k, v in model.layers[1].state.items()}
+    assert not np.allclose(state["moving_mean"], 0) and not np.allclose(state["moving_var"], 1)
+    for training in (True, False):
+        gn.gradcheck(model, X, y, training=training)
+    for w0, w in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(w0, w)
+    for k, v in model.layers[1].state.items():
+        np.testing.assert_array_equal(state[k], v, err_msg=k)
+
+
+def test_broken_batchnorm_training_backward_is_detected(monkeypatch):
+    # dx of the training-mode backward doubled: wrong gradients for everything before the batch norm.
+    # In inference mode the batch norm's training branch never runs, so only a training-mode check sees it.
+    original = BatchNormalization.backward
+
+    def doubled_in_training(self, dy):
+        dx = original(self, dy)
+        return 2 * dx if self.training else dx
+
+    monkeypatch.setattr(BatchNormalization, "backward", doubled_in_training)
+    model, X, y = batchnorm_model()
+    report = gn.gradcheck(model, X, y)  # the default: training mode
+    assert not report.passed(), str(report)
+    assert report.errors["W1"] > 0.4 and report.errors["b1"] > 0.4, str(report)
+    assert max(report.errors[k] for k in ("gamma2", "beta2", "W3", "b3")) < 1e-6, str(report)
+    assert not gn.gradcheck(model, X, y, training=True).passed()
+    assert gn.gradcheck(model, X, y, training=False).passed(1e-6)  # the blind spot this option closes
+    layer_report = gn.gradcheck(BatchNormalization(), X)
+    assert layer_report.errors["x"] > 0.4, str(layer_report)
+
+
+def test_batchnorm_inside_a_residual_block_in_training_mode(monkeypatch):
+    # the statistics and the generators of sublayers are found too
+    block = Residual(main=[Dense(3, activation="tanh"), BatchNormalization(momentum=0.5), Dropout(0.3)],
+                     shortcut=[Dense(3)])
+    model, X, y = batchnorm_model(middle=block)
+    before = {k: v.copy() for k, v in model.layers[1].state.items()}
+    report = gn.gradcheck(model, X, y, training=True)
+    assert report.passed(1e-6), str(report)
+    for k, v in model.layers[1].state.items():
+        np.testing.assert_array_equal(before[k], v, err_msg=k)
+    original = BatchNormalization.backward
+    monkeypatch.setattr(BatchNormalization, "backward",
+                        lambda self, dy: 2 * original(self, dy) if self.training else original(self, dy))
+    assert not gn.gradcheck(model, X, y, training=True).passed()
+
+
+def test_dropout_in_training_mode_uses_one_fixed_mask(monkeypatch):
+    rng = np.random.default_rng(6)
+    X, y = rng.standard_normal((8, 3)), rng.standard_normal((8, 2))
+    model = gn.Sequential([Dense(6, activation="tanh"), Dropout(0.5), Dense(2)], seed=0, dtype="float64")
+    model.compile(loss="mse", optimizer="sgd")
+    report = gn.gradcheck(model, X, y, training=True)
+    assert report.passed(1e-6), str(report)
+    # a backward that forgets the mask is right in inference mode only: the mask really was applied
+    monkeypatch.setattr(Dropout, "backward", lambda self, dy: dy)
+    assert not gn.gradcheck(model, X, y, training=True).passed()
+    assert gn.gradcheck(model, X, y, training=False).passed(1e-6)
+
+
+def test_training_must_be_a_bool():
+    model, X, y = batchnorm_model()
+    with pytest.raises(ConfigError, match=r"`training`, expected True or False. Received: training='yes'"):
+        gn.gradcheck(model, X, y, training="yes")
 
 
 # --- regularizers inside a model -------------------------------------------------------------------------

@@ -214,8 +214,23 @@ def test_dropout_is_off_in_predict_and_evaluate():
     X, y = classification_data()
     model = small_model(dropout=0.5)
     model.fit(X, y, epochs=2, verbose=0)
-    np.testing.assert_array_equal(model.predict(X), model.predict(X))
-    assert model.evaluate(X, y) == model.evaluate(X, y)
+    (W1, b1), (W2, b2) = [(la.params["W"], la.params["b"]) for la in (model.layers[0], model.layers[2])]
+    # the network by hand without dropout (no mask, no 1/(1 - rate) scale), in float64:
+    # A1 = tanh(X·W1 + b1), A2 = σ(A1·W2 + b2)
+    a1 = np.tanh(X @ W1.astype(np.float64) + b1)  # (40, 5)
+    a2 = 1 / (1 + np.exp(-(a1 @ W2.astype(np.float64) + b2)))  # (40, 1)
+    pred = model.predict(X)
+    np.testing.assert_allclose(pred, a2, rtol=1e-5, atol=1e-6, err_msg="predict (ACTUAL) vs by hand (DESIRED)")
+    # and bit for bit what the same weights give in a model that has no Dropout layer at all
+    plain = small_model(dropout=None)
+    plain.build(X.shape[1])
+    plain.set_weights(model.get_weights())
+    np.testing.assert_array_equal(pred, plain.predict(X))
+    assert model.evaluate(X, y) == plain.evaluate(X, y)
+    bce = -np.mean(y * np.log(a2) + (1 - y) * np.log(1 - a2))
+    result = model.evaluate(X, y)
+    assert result["loss"] == pytest.approx(bce, rel=1e-5)
+    assert result["accuracy"] == pytest.approx(np.mean((a2 > 0.5) == (y > 0.5)))
 
 
 def test_predict_and_evaluate():

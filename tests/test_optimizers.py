@@ -268,11 +268,42 @@ SCHEDULES = {
     "inverse_time": InverseTimeDecay(0.1, decay_steps=1, decay_rate=0.5),
     "inverse_time_staircase": InverseTimeDecay(0.1, decay_steps=4, decay_rate=1.0, staircase=True),
 }
+# lr_t / lr0 for each schedule above, written from the published formulas, not from glassnet's code:
+# StepLR lr0·gamma^floor(t/step_size); Keras' ExponentialDecay lr0·rate^(t/steps) (staircase: floor(t/steps));
+# Keras' InverseTimeDecay lr0 / (1 + rate·t/steps) (staircase: floor(t/steps))
+FACTORS = {
+    "step": lambda t: 0.5 ** (t // 3),
+    "exponential": lambda t: 0.8 ** (t / 2),
+    "exponential_staircase": lambda t: 0.5 ** math.floor(t / 3),
+    "inverse_time": lambda t: 1 / (1 + 0.5 * t / 1),
+    "inverse_time_staircase": lambda t: 1 / (1 + 1.0 * math.floor(t / 4)),
+}
+
+
+@pytest.mark.parametrize("name", list(SCHEDULES))
+def test_schedules_follow_their_closed_forms(name):
+    schedule = SCHEDULES[name]
+    assert schedule.initial_learning_rate == 0.1
+    for t in range(40):
+        assert math.isclose(schedule(t), 0.1 * FACTORS[name](t), rel_tol=1e-12), f"{name} at step {t}"
+
+
+def test_schedules_by_hand():
+    # exponential, lr0 0.1, rate 0.8 every 2 steps: t=3 -> 0.1 · 0.8^1.5 = 0.1 · 0.715541753... (0.8·sqrt(0.8))
+    assert math.isclose(SCHEDULES["exponential"](3), 0.0715541752799933, rel_tol=1e-12)
+    # staircase, rate 0.5 every 3 steps: t=0,1,2 -> 0.1; t=3..5 -> 0.05; t=6 -> 0.025
+    assert [SCHEDULES["exponential_staircase"](t) for t in (0, 2, 3, 5, 6)] == [0.1, 0.1, 0.05, 0.05, 0.025]
+    # inverse time, rate 0.5 per step: t=2 -> 0.1 / (1 + 1) = 0.05; t=6 -> 0.1 / 4 = 0.025
+    assert math.isclose(SCHEDULES["inverse_time"](2), 0.05) and math.isclose(SCHEDULES["inverse_time"](6), 0.025)
+    # staircase, rate 1 every 4 steps: t=0..3 -> 0.1; t=4..7 -> 0.1 / 2; t=8 -> 0.1 / 3
+    assert [SCHEDULES["inverse_time_staircase"](t) for t in (0, 3, 4, 7)] == [0.1, 0.1, 0.05, 0.05]
+    assert math.isclose(SCHEDULES["inverse_time_staircase"](8), 0.1 / 3, rel_tol=1e-12)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd_momentum", "adam", "adamw"])
 @pytest.mark.parametrize("name", list(SCHEDULES))
 def test_schedules_match_torch_lambda_lr(name, optimizer):
+    # torch's LambdaLR is driven by the closed form, so a wrong schedule in glassnet cannot match it
     schedule = SCHEDULES[name]
     lr0 = schedule.initial_learning_rate
     ours_opt, _, _ = OPTIMIZERS[optimizer]
@@ -282,11 +313,27 @@ def test_schedules_match_torch_lambda_lr(name, optimizer):
     X, y = data()
     model = glassnet_mlp(_with(ours_opt(), learning_rate=schedule))
     net = torch_twin(model)
-    opt = train_torch(net, torch_opt, X, y, lr_lambda=lambda t: schedule(t) / lr0)
+    opt = train_torch(net, torch_opt, X, y, lr_lambda=FACTORS[name])
     fit_ours(model, X, y)
     assert_params_match(model, net, f"{optimizer} with {name}")
     # the rate of the next (11th) update agrees too
     assert math.isclose(model.optimizer.lr, opt.param_groups[0]["lr"], rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("name,make_scheduler", [
+    # rate^(t/steps) = (rate^(1/steps))^t: torch's ExponentialLR with gamma = 0.8^(1/2)
+    ("exponential", lambda opt: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.8 ** 0.5)),
+    # the staircase is a step decay: rate^floor(t/steps) is StepLR(step_size=steps, gamma=rate)
+    ("exponential_staircase", lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)),
+])
+def test_exponential_decay_is_a_torch_scheduler(name, make_scheduler):
+    schedule = SCHEDULES[name]
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    sched = make_scheduler(opt)
+    for t in range(3 * STEPS):
+        assert math.isclose(schedule(t), opt.param_groups[0]["lr"], rel_tol=1e-12), f"{name} at step {t}"
+        opt.step()
+        sched.step()
 
 
 def test_step_decay_is_torchs_step_lr():

@@ -3,6 +3,11 @@
 For every checked element ``p`` the numerical slope is ``(L(p + h) - L(p - h)) / 2h``. A parameter's
 error is ``max|analytic - numeric| / max(max|analytic|, max|numeric|)``: the worst deviation relative
 to the gradient's own scale, which stays meaningful where single elements are near zero.
+
+By default the forward pass that is differentiated is the training-mode one, the one ``fit``
+backpropagates through: batch normalization uses the batch's statistics (so ``L`` depends on them),
+and dropout draws one fixed mask (its generator is reseeded before every forward). ``training=False``
+checks the inference-mode forward and backward instead (moving statistics, dropout off).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, invalid_value
 from .layers.base import Layer
 from .losses import Loss
 
@@ -73,7 +78,41 @@ def _as64(x) -> np.ndarray:
     return np.array(x, dtype=np.float64)
 
 
-def gradcheck(subject, X, y=None, *, h: float = 1e-6, max_checks: int | None = 2000, seed: int = 0) -> GradcheckReport:
+def _walk(layers):
+    """Every layer of ``layers`` and, depth first, the sublayers of containers (a residual block's branches)."""
+    for layer in layers:
+        yield layer
+        sublayers = getattr(layer, "_sublayers", None)
+        if sublayers is not None:
+            yield from _walk(sub for _, sub in sublayers())
+
+
+def _repeatable(forward, layers, training: bool, seed: int):
+    """``forward(training)`` as a function of the parameters alone, so finite differences can be taken.
+
+    In training mode two things would change between evaluations: dropout would draw a new mask, and
+    batch normalization would move its moving statistics. Every layer with a generator gets a fresh one
+    seeded the same way before each call (one mask throughout), and every layer's state is put back
+    after it, so the check leaves the statistics where it found them.
+    """
+    layers = list(_walk(layers))
+    saved = [(layer, {k: v.copy() for k, v in layer.state.items()}) for layer in layers if layer.state]
+
+    def run():
+        for i, layer in enumerate(layers):
+            if getattr(layer, "rng", None) is not None:
+                layer.rng = np.random.default_rng([seed, i])
+        out = forward(training)
+        for layer, state in saved:
+            for k, v in layer.state.items():
+                v[...] = state[k]
+        return out
+
+    return run
+
+
+def gradcheck(subject, X, y=None, *, training: bool = True, h: float = 1e-6, max_checks: int | None = 2000,
+              seed: int = 0) -> GradcheckReport:
     """Compare analytic gradients with central differences in float64.
 
     Parameters
@@ -84,22 +123,30 @@ def gradcheck(subject, X, y=None, *, h: float = 1e-6, max_checks: int | None = 2
         dL/dŷ, and dL/dZ through the fused activation where it has one).
     X, y : arrays
         Inputs and targets (for a loss: predictions and targets).
+    training : bool, default True
+        Differentiate the training-mode forward (what ``fit`` uses: batch statistics in batch
+        normalization, dropout with one fixed mask) or, with False, the inference-mode one. Only layers
+        such as BatchNormalization and Dropout behave differently; the subject is a copy, and its moving
+        statistics are restored after every forward. Ignored for a loss.
     max_checks : int or None
         At most this many elements per array are checked (a seeded sample); None checks all.
     """
     from .model import Sequential
 
+    if not isinstance(training, (bool, np.bool_)):
+        raise invalid_value("training", training, "True or False")
+    training = bool(training)
     rng = np.random.default_rng(seed)
     if isinstance(subject, Sequential):
-        return _check_model(subject, X, y, h, max_checks, rng)
+        return _check_model(subject, X, y, training, h, max_checks, rng, seed)
     if isinstance(subject, Layer):
-        return _check_layer(subject, X, h, max_checks, rng, seed)
+        return _check_layer(subject, X, training, h, max_checks, rng, seed)
     if isinstance(subject, Loss):
         return _check_loss(subject, X, y, h, max_checks, rng)
     raise ConfigError(f"gradcheck takes a Sequential, a Layer or a Loss; received {type(subject).__name__}")
 
 
-def _check_model(model, X, y, h, max_checks, rng) -> GradcheckReport:
+def _check_model(model, X, y, training, h, max_checks, rng, seed) -> GradcheckReport:
     from .training import check_inputs, check_targets
 
     model._require_compiled("gradcheck()")
@@ -114,13 +161,16 @@ def _check_model(model, X, y, h, max_checks, rng) -> GradcheckReport:
     X = check_inputs(m, X)
     Y = check_targets(m, X, y)
 
-    def loss():
-        return m.compute_loss(m.forward(X, training=False), Y)
+    forward = _repeatable(lambda mode: m.forward(X, training=mode), m.layers, training, seed)
 
-    a = m.forward(X, training=False)
+    def loss():
+        return m.compute_loss(forward(), Y)
+
+    a = forward()
     m.compute_loss(a, Y)
     m.backward(a, Y)
-    report = GradcheckReport(subject=f"model ({len(m.layers)} layers, loss {m.loss.key})")
+    mode = "training" if training else "inference"
+    report = GradcheckReport(subject=f"model ({len(m.layers)} layers, loss {m.loss.key}, {mode} mode)")
     n = 0
     for i, layer in enumerate(m.layers):
         if not layer.params:
@@ -135,23 +185,20 @@ def _check_model(model, X, y, h, max_checks, rng) -> GradcheckReport:
     return report
 
 
-def _check_layer(layer, X, h, max_checks, rng, seed) -> GradcheckReport:
+def _check_layer(layer, X, training, h, max_checks, rng, seed) -> GradcheckReport:
     layer = copy.deepcopy(layer)
     X = _as64(X)
     if not layer.built:
         layer.build(X.shape[1:], np.random.default_rng(seed), np.float64)
     else:
         layer.params = {k: v.astype(np.float64) for k, v in layer.params.items()}
+        layer.state = {k: v.astype(np.float64) for k, v in layer.state.items()}
         layer.dtype = np.dtype(np.float64)
     layer._new_grads()
     if hasattr(layer, "need_input_grad"):
         layer.need_input_grad = True
 
-    def run():
-        if hasattr(layer, "rng"):  # same dropout mask on every evaluation
-            layer.rng = np.random.default_rng(seed)
-        return layer.forward(X, training=True)
-
+    run = _repeatable(lambda mode: layer.forward(X, training=mode), [layer], training, seed)
     R = rng.standard_normal(run().shape)
 
     def loss():
@@ -159,7 +206,7 @@ def _check_layer(layer, X, h, max_checks, rng, seed) -> GradcheckReport:
 
     run()
     dx = layer.backward(R)
-    report = GradcheckReport(subject=f"layer {layer!r}")
+    report = GradcheckReport(subject=f"layer {layer!r}, {'training' if training else 'inference'} mode")
     targets = dict(layer.params) | {"x": X}
     analytic = dict(layer.grads) | {"x": dx}
     for k, arr in targets.items():

@@ -1,6 +1,5 @@
 """gn.data.load_ucr: both UCR formats, z-normalisation, and every malformed file as a DataError with its line."""
 
-import importlib.util
 import shutil
 from pathlib import Path
 
@@ -152,11 +151,9 @@ def test_a_missing_file_is_an_os_error(tmp_path):
 
 
 # -- real data shipped in the aeon wheel -----------------------------------------------------------------------
-needs_aeon = pytest.mark.skipif(importlib.util.find_spec("aeon") is None,
-                                reason="the UCR sets come with aeon (pip install 'glassnet[tsc]')")
+# aeon is in the dev extra, so these are not skipped: without it aeon_ucr_path raises a DataError naming it.
 
 
-@needs_aeon
 def test_gunpoint_from_aeon():
     train = load_ucr(aeon_ucr_path("GunPoint"), znorm="train")
     test = load_ucr(aeon_ucr_path("GunPoint", "test"), znorm="train", stats=train.stats)
@@ -166,7 +163,6 @@ def test_gunpoint_from_aeon():
     assert abs(float(train.X.mean())) < 1e-6 and abs(float(train.X.std()) - 1) < 1e-5
 
 
-@needs_aeon
 def test_gunpoint_ts_and_tsv_agree():
     ts = load_ucr(aeon_ucr_path("GunPoint"), dtype="float64")
     tsv = load_ucr(Path(aeon_ucr_path("GunPoint")).with_suffix(".tsv"), dtype="float64")
@@ -174,7 +170,6 @@ def test_gunpoint_ts_and_tsv_agree():
     np.testing.assert_array_equal(ts.y, tsv.y)
 
 
-@needs_aeon
 def test_gunpoint_copied_under_another_name_reads_the_same(tmp_path):
     # the format is told by the extension or the first line, never by aeon's folder layout
     copy = tmp_path / "my_series.txt"
@@ -182,7 +177,6 @@ def test_gunpoint_copied_under_another_name_reads_the_same(tmp_path):
     assert load_ucr(copy).X.shape == (50, 150, 1)
 
 
-@needs_aeon
 def test_aeon_ucr_path_names_what_is_shipped():
     with pytest.raises(DataError, match="ships no UCR set 'NoSuchSet'.*GunPoint"):
         aeon_ucr_path("NoSuchSet")

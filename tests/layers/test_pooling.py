@@ -39,26 +39,70 @@ def built(mode, rank, pool_size, strides, padding, spatial, C=3, dtype=np.float6
     return layer
 
 
+def window_and_step(pool_size, strides, rank):
+    """The test case's pool_size and strides as per-axis tuples (strides default to the window)."""
+    k = (pool_size,) * rank if isinstance(pool_size, int) else tuple(pool_size)
+    return k, k if strides is None else (strides,) * rank if isinstance(strides, int) else tuple(strides)
+
+
+def expected_pads(pool_size, strides, padding, spatial):
+    """((before, after), ...) per spatial axis, by TensorFlow's rule, worked out here and not read from the layer.
+
+    "same": out = ceil(n / s), total = max((out - 1)·s + k - n, 0), before = total // 2, after = the rest
+    (the odd cell goes after); "valid" pads nothing.
+    """
+    k, s = window_and_step(pool_size, strides, len(spatial))
+    if padding == "valid":
+        return ((0, 0),) * len(spatial)
+    pads = []
+    for n, kk, ss in zip(spatial, k, s):
+        total = max((-(-n // ss) - 1) * ss + kk - n, 0)
+        pads.append((total // 2, total - total // 2))
+    return tuple(pads)
+
+
+def test_expected_pads_by_hand():
+    # 9 steps, window 3, stride 2: out = ceil(9/2) = 5 windows reach (5-1)·2 + 3 = 11 cells, 2 padded: 1 + 1
+    assert expected_pads(3, 2, "same", (9,)) == ((1, 1),)
+    # 7 steps, window 2 (stride 2): out = 4 windows reach 8 cells, 1 padded, after the input
+    assert expected_pads(2, None, "same", (7,)) == ((0, 1),)
+    # 10 steps, window 4, stride 3: out = 4 windows reach 3·3 + 4 = 13 cells, 3 padded: 1 before, 2 after
+    assert expected_pads(4, 3, "same", (10,)) == ((1, 2),)
+    # 4×6, window 2×3, stride 1: 1 row padded (after), 2 columns padded (1 + 1)
+    assert expected_pads((2, 3), (1, 1), "same", (4, 6)) == ((0, 1), (1, 1))
+
+
+@pytest.mark.parametrize("mode,rank,pool_size,strides,padding,spatial", ALL, ids=ids)
+def test_pooling_pads_like_tensorflow(mode, rank, pool_size, strides, padding, spatial):
+    layer = built(mode, rank, pool_size, strides, padding, spatial)
+    pads = expected_pads(pool_size, strides, padding, spatial)
+    assert tuple(map(tuple, layer.pads)) == pads
+    out = tuple(-(-n // s) for n, s in zip(spatial, layer.strides)) if padding == "same" else tuple(
+        (n - k) // s + 1 for n, k, s in zip(spatial, layer.pool_size, layer.strides))
+    assert layer.output_shape == (*out, 3)
+
+
 def inputs(shape, seed=1):
     """Distinct values (no ties inside a max-pooling window, so the arg max is unique)."""
     rng = np.random.default_rng(seed)
     return rng.permutation(np.prod(shape)).reshape(shape) / np.prod(shape) + rng.normal(0, 1e-3, shape)
 
 
-def torch_pool(layer, X, dA):
-    """PyTorch's A and dX. Its own padding is symmetric, so asymmetric "same" padding is done by hand:
-    -inf cells for max pooling; for average pooling a zero-padded sum divided by a pooled mask of ones."""
-    rank = layer.rank
+def torch_pool(mode, pool_size, strides, pads, X, dA):
+    """PyTorch's A and dX with the padding of :func:`expected_pads`. Its own padding is symmetric, so
+    asymmetric "same" padding is done by hand: -inf cells for max pooling; for average pooling a
+    zero-padded sum divided by a pooled mask of ones (padded cells do not count, as glassnet documents)."""
+    rank = len(pads)
     x = torch.tensor(X, requires_grad=True)
     xt = x.permute(0, 2, 1) if rank == 1 else x.permute(0, 3, 1, 2)
-    k, s = layer.pool_size, layer.strides
+    k, s = window_and_step(pool_size, strides, rank)
     maxpool, avgpool = (F.max_pool1d, F.avg_pool1d) if rank == 1 else (F.max_pool2d, F.avg_pool2d)
-    if all(lo == hi for lo, hi in layer.pads):  # torch's own padding rules
-        pads = [lo for lo, _ in layer.pads]
-        z = maxpool(xt, k, s, pads) if layer.mode == "max" else avgpool(xt, k, s, pads, count_include_pad=False)
+    if all(lo == hi for lo, hi in pads):  # torch's own padding rules
+        sym = [lo for lo, _ in pads]
+        z = maxpool(xt, k, s, sym) if mode == "max" else avgpool(xt, k, s, sym, count_include_pad=False)
     else:
-        pads = [p for lo_hi in reversed(layer.pads) for p in lo_hi]  # F.pad: last axis first
-        if layer.mode == "max":
+        pads = [p for lo_hi in reversed(pads) for p in lo_hi]  # F.pad: last axis first
+        if mode == "max":
             z = maxpool(F.pad(xt, pads, value=-float("inf")), k, s)
         else:
             area = float(np.prod(k))
@@ -83,7 +127,7 @@ def test_pooling_fast_equals_naive(mode, rank, pool_size, strides, padding, spat
     z = layer.forward(X, training=True)
     dz = np.random.default_rng(2).standard_normal(z.shape)
     dX = layer.backward(dz)
-    args = (layer.pool_size, layer.strides, layer.pads, mode)
+    args = (layer.pool_size, layer.strides, expected_pads(pool_size, strides, padding, spatial), mode)
     np.testing.assert_allclose(z, pool_naive_forward(X, *args), rtol=1e-12, atol=1e-15, err_msg="fast vs naive")
     np.testing.assert_allclose(dX, pool_naive_backward(dz, X, *args), rtol=1e-12, atol=1e-15, err_msg="dX")
 
@@ -95,7 +139,7 @@ def test_pooling_matches_torch(mode, rank, pool_size, strides, padding, spatial)
     a = layer.forward(X, training=True)
     dA = np.random.default_rng(2).standard_normal(a.shape)
     dX = layer.backward(dA)
-    a_t, dX_t = torch_pool(layer, X, dA)
+    a_t, dX_t = torch_pool(mode, pool_size, strides, expected_pads(pool_size, strides, padding, spatial), X, dA)
     np.testing.assert_allclose(a, a_t, rtol=1e-12, atol=1e-15, err_msg="A: ours (ACTUAL) vs torch (DESIRED)")
     np.testing.assert_allclose(dX, dX_t, rtol=1e-12, atol=1e-15, err_msg="dX: ours (ACTUAL) vs torch (DESIRED)")
 

@@ -68,7 +68,7 @@ def test_conv_workloads_run_glassnet_floor_and_torch_on_equal_work(conv_report):
             assert r["seconds_per_step"] == pytest.approx(r["seconds_per_epoch"] / 2)
         # same start, data and optimizer, so both learn about as much; the shuffles differ (and with them
         # the batch statistics of FCN's BN, on 8 series it overfits within 4 steps), so not exactly as much
-        init = bench.contestants.glassnet_model(net).get_weights()
+        init = bench.contestants.trainable_weights(bench.contestants.glassnet_model(net))
         start, _ = bench.evaluate(init, bench.make_data(w["rows"], net.input_shape, net.n_classes), net)
         ours, theirs = by_name["glassnet"]["final_loss"], by_name["torch"]["final_loss"]
         assert ours < start and theirs < start and abs(ours - theirs) < 0.25 * start, (start, ours, theirs)
@@ -90,7 +90,7 @@ def test_lstm_workload_runs_glassnet_floor_and_torch_on_equal_work(lstm_report):
     for r in by_name.values():
         assert r["seconds_per_epoch"] > 0 and r["seconds_per_step"] == pytest.approx(r["seconds_per_epoch"] / 3)
     # same start, data and optimizer, no batch statistics: only the shuffles differ
-    init = bench.contestants.glassnet_model(TINY_LSTM.layers).get_weights()
+    init = bench.contestants.trainable_weights(bench.contestants.glassnet_model(TINY_LSTM.layers))
     start, _ = bench.evaluate(init, bench.make_data(48, (6, 3), 3), TINY_LSTM.layers)
     ours, theirs = by_name["glassnet"]["final_loss"], by_name["torch"]["final_loss"]
     assert ours < start and theirs < start and abs(ours - theirs) < 0.1 * (start - min(ours, theirs)) + 1e-3, (
@@ -114,7 +114,7 @@ def test_torch_twin_computes_what_the_glassnet_model_computes(net):
 
     model = build_glassnet(net, seed=0)
     data = bench.make_data(6, net[0] if isinstance(net, tuple) else net.input_shape, 3)
-    weights = model.get_weights()
+    weights = bench.contestants.trainable_weights(model)
     twin = torch_twin(net, weights)
     model.forward(data.X, training=True)  # batch statistics in both
     ours = model.layers[-1].z  # logits
@@ -175,7 +175,7 @@ def test_plot_writes_bar_chart_and_sweep(report, tmp_path):
 def floor_products(monkeypatch, net, rows, sample, batch):
     """(shape of a, shape of b, written into out=) of every np.matmul of one floor epoch of ``net``."""
     data = bench.make_data(rows, sample, 3)
-    init = bench.contestants.glassnet_model(net).get_weights()
+    init = bench.contestants.trainable_weights(bench.contestants.glassnet_model(net))
     runner = bench.contestants.BUILDERS["floor"](net, batch, data, init, 1)
     calls, real = [], np.matmul
 
@@ -280,7 +280,7 @@ def test_floor_on_a_device_multiplies_device_arrays_only(monkeypatch):
     import fakegpu
 
     data = bench.make_data(96, 8, 3)
-    init = bench.contestants.glassnet_model((8, 6, 3)).get_weights()
+    init = bench.contestants.trainable_weights(bench.contestants.glassnet_model((8, 6, 3)))
     runner = bench.contestants.BUILDERS["floor"]((8, 6, 3), 32, data, init, 1, fakegpu.install())
     calls, real = [], np.matmul
 

@@ -356,12 +356,72 @@ def test_a_failed_save_keeps_the_old_file_and_leaves_nothing_behind(tmp_path, mo
 
     model.fit(X, y, epochs=1, verbose=0)
 
-    def explode(model):
+    def explode(*args, **kwargs):  # the disk fills up while the arrays are being written
         raise OSError("disk full")
 
-    monkeypatch.setattr(serialize, "_arrays", explode)
+    monkeypatch.setattr(serialize.np.lib.format, "write_array", explode)
     with pytest.raises(OSError, match="disk full"):
         model.save(path)
     assert sorted(os.listdir(tmp_path)) == ["m.glassnet"]
     assert path.read_bytes() == before
     gn.load(path)  # still a valid model
+
+
+# -- settings given as NumPy scalars (bug 7) -------------------------------------------------------------------
+
+
+def test_numpy_scalar_settings_save_and_load(tmp_path):
+    X, y = data()
+    model = gn.Sequential([gn.layers.Dense(4, activation="relu", kernel_regularizer=gn.regularizers.L2(np.float32(0.1))),
+                           gn.layers.Dense(1)], seed=np.int64(0))
+    model.compile(loss="mse", optimizer=gn.optimizers.Adam(np.float32(1e-3), beta1=np.float64(0.8)))
+    ckpt = gn.callbacks.ModelCheckpoint(tmp_path / "ckpt.glassnet")
+    model.fit(X, y, epochs=2, batch_size=16, verbose=0, callbacks=[ckpt])  # used to crash after epoch 1
+    model.save(tmp_path / "m.glassnet")
+    loaded = gn.load(tmp_path / "m.glassnet")
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    config = json.loads(members(tmp_path / "m.glassnet")["config.json"])
+    assert config["seed"] == 0 and config["optimizer"]["learning_rate"] == float(np.float32(1e-3))
+
+
+# -- the loader checks every name, shape and dtype (bug 10) ------------------------------------------------------
+
+
+@pytest.mark.parametrize("member, value, message", [
+    ("params/0/W.npy", lambda a: a.astype(np.float64), "dtype float64, expected float32"),
+    ("params/0/b.npy", lambda a: a.astype(np.int8), "dtype int8, expected float32"),
+    ("optimizer/m.npy", lambda a: a.astype(np.float64), "optimizer/m has dtype float64"),
+    ("params/0/W.npy", lambda a: a[:1], "params/0/W has shape"),
+])
+def test_an_array_of_another_dtype_or_shape_is_refused(saved, tmp_path, member, value, message):
+    _, path = saved
+    contents = members(path)
+    arr = np.lib.format.read_array(io.BytesIO(contents[member]), allow_pickle=False)
+    contents[member] = npy_bytes(value(arr))
+    write_zip(tmp_path / "bad.glassnet", contents)
+    with pytest.raises(gn.ModelFileError, match=message):
+        gn.load(tmp_path / "bad.glassnet")
+
+
+def test_an_extra_member_is_refused(saved, tmp_path):
+    _, path = saved
+    contents = members(path)
+    contents["params/0/Wx.npy"] = npy_bytes(np.zeros(3, np.float32))
+    write_zip(tmp_path / "extra.glassnet", contents)
+    with pytest.raises(gn.ModelFileError, match="unexpected member params/0/Wx.npy"):
+        gn.load(tmp_path / "extra.glassnet")
+
+
+def test_batch_norm_buffers_and_callback_state_round_trip(tmp_path):
+    X, y = data()
+    model = gn.Sequential([gn.layers.Dense(4), gn.layers.BatchNormalization(), gn.layers.Dense(1)], seed=0)
+    model.compile(loss="mse", optimizer="adam")
+    es = gn.callbacks.EarlyStopping("loss", patience=50, restore_best_weights=True)
+    model.fit(X, y, epochs=3, batch_size=16, verbose=0, callbacks=[es])
+    model.save(tmp_path / "m.glassnet")
+    names = set(members(tmp_path / "m.glassnet"))
+    assert {"state/1/moving_mean.npy", "state/1/moving_var.npy", "callbacks/0/state/best_weights/buffers/1/moving_var.npy"} <= names
+    loaded = gn.load(tmp_path / "m.glassnet")
+    assert loaded.state_dict()["callbacks"][0]["state"]["best_epoch"] == es.best_epoch
+    np.testing.assert_array_equal(loaded.layers[1].state["moving_var"], model.layers[1].state["moving_var"])
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))

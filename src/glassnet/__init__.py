@@ -26,7 +26,7 @@ from .errors import (
 )
 from .gradcheck import gradcheck
 from .model import Sequential
-from .serialize import load_model as load
+from .model import load_model as load
 
 __version__ = "0.1.0"
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import warnings
 
 import numpy as np
 
-from .data.validate import check_positive_int
+from .checks import check_non_negative_int, check_number, check_positive_int
 from .errors import ConfigError, GlassnetWarning, invalid_value
 
 __all__ = [
@@ -23,9 +24,25 @@ __all__ = [
 
 
 class Callback:
-    """Base class; ``self.model`` is set by ``fit`` before ``on_train_begin``."""
+    """Base class; ``self.model`` is set by ``fit`` before ``on_train_begin``.
+
+    A callback whose decisions depend on earlier epochs (a patience counter, a best value) keeps that
+    state in :meth:`get_state`/:meth:`set_state`: it is reset at train start, as Keras does, so a
+    reused callback starts afresh with each ``fit``; it is saved in checkpoints (through
+    :meth:`Sequential.state_dict <glassnet.Sequential.state_dict>`) and put back when ``fit`` resumes
+    from one, so a resumed run decides exactly as an uninterrupted one.
+    """
 
     model = None
+
+    def get_state(self) -> dict:
+        """This callback's resumable state: JSON-able values and arrays (empty: nothing to resume)."""
+        return {}
+
+    def set_state(self, state: dict) -> None:
+        """Put back what :meth:`get_state` returned."""
+        for k, v in state.items():
+            setattr(self, k, v)
 
     def on_train_begin(self, logs: dict | None = None) -> None: ...
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None: ...
@@ -95,6 +112,23 @@ class EpochLogger(Callback):
         self.print_fn(f"Epoch {epoch + 1}/{self.params['epochs']} - {_fmt(logs or {})}")
 
 
+def _takes_two_args(f) -> bool:
+    """Whether ``f`` accepts ``(epoch, lr)``; Keras also accepts schedules of the epoch alone."""
+    try:
+        signature = inspect.signature(f)
+    except (TypeError, ValueError):  # a builtin without a signature: assume Keras' form
+        return True
+    try:
+        signature.bind(0, 0.1)
+    except TypeError:
+        try:
+            signature.bind(0)
+        except TypeError:
+            raise invalid_value("schedule", f, "a callable (epoch, lr) -> lr or (epoch) -> lr") from None
+        return False
+    return True
+
+
 def _monitor_mode(monitor: str, mode: str) -> str:
     if mode not in ("auto", "min", "max"):
         raise invalid_value("mode", mode, "'auto', 'min' or 'max'")
@@ -107,8 +141,22 @@ class _Monitor(Callback):
     """Shared logic: watch ``monitor`` (falling back from ``val_x`` to ``x``) and track the best value."""
 
     def __init__(self, monitor, mode, min_delta):
-        self.monitor, self.mode, self.min_delta = monitor, _monitor_mode(monitor, mode), abs(min_delta)
+        if not isinstance(monitor, str):
+            raise invalid_value("monitor", monitor, "the name of a logged quantity such as 'val_loss'")
+        check_number("min_delta", min_delta, low=-math.inf)
+        self.monitor, self.mode, self.min_delta = monitor, _monitor_mode(monitor, mode), abs(float(min_delta))
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every epoch seen (at train start)."""
         self.best = math.inf if self.mode == "min" else -math.inf
+        self.wait = 0
+
+    def get_state(self) -> dict:
+        return {"best": float(self.best), "wait": int(self.wait)}
+
+    def on_train_begin(self, logs=None):
+        self.reset()
 
     def current(self, logs):
         logs = logs or {}
@@ -130,17 +178,26 @@ class EarlyStopping(_Monitor):
 
     def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto", restore_best_weights=False):
         super().__init__(monitor, mode, min_delta)
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise invalid_value("patience", patience, "a non-negative integer")
-        self.patience, self.restore_best_weights = patience, restore_best_weights
-        self.wait, self.stopped_epoch, self.best_weights, self.best_epoch = 0, None, None, None
+        check_non_negative_int("patience", patience)
+        if not isinstance(restore_best_weights, (bool, np.bool_)):
+            raise invalid_value("restore_best_weights", restore_best_weights, "True or False")
+        self.patience, self.restore_best_weights = int(patience), bool(restore_best_weights)
+
+    def reset(self) -> None:
+        super().reset()
+        #: the best epoch's weights, trainable and not (a state dict of "params" and "buffers"), when restoring
+        self.stopped_epoch, self.best_weights, self.best_epoch = None, None, None
+
+    def get_state(self) -> dict:
+        return super().get_state() | {"best_epoch": self.best_epoch, "stopped_epoch": self.stopped_epoch,
+                                      "best_weights": self.best_weights}
 
     def on_epoch_end(self, epoch, logs=None):
         value = self.current(logs)
         if self.improved(value):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
-                self.best_weights = self.model.get_weights()
+                self.best_weights = self.model.state_dict(("params", "buffers"))
             return
         self.wait += 1
         if self.wait >= self.patience:  # Keras: `patience` epochs in a row without improvement
@@ -148,8 +205,9 @@ class EarlyStopping(_Monitor):
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
-        if self.restore_best_weights and self.best_weights is not None and self.stopped_epoch is not None:
-            self.model.set_weights(self.best_weights)
+        # as Keras 3: the best epoch comes back at the end of training, whether it stopped early or not
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.load_state_dict(self.best_weights)
 
 
 class LearningRateScheduler(Callback):
@@ -157,12 +215,18 @@ class LearningRateScheduler(Callback):
 
     def __init__(self, schedule):
         if not callable(schedule):
-            raise invalid_value("schedule", schedule, "a callable (epoch, lr) -> lr")
+            raise invalid_value("schedule", schedule, "a callable (epoch, lr) -> lr or (epoch) -> lr")
         self.schedule = schedule
+        self._takes_lr = _takes_two_args(schedule)
 
     def on_epoch_begin(self, epoch, logs=None):
         opt = self.model.optimizer
-        opt.lr = float(self.schedule(epoch, opt.lr))
+        lr = self.schedule(epoch, opt.lr) if self._takes_lr else self.schedule(epoch)
+        try:
+            opt.lr = float(lr)
+        except (TypeError, ValueError, ConfigError):
+            raise invalid_value("the learning rate returned by the schedule", lr,
+                                f"a positive number (at epoch {epoch})") from None
 
 
 class ReduceLROnPlateau(_Monitor):
@@ -170,9 +234,10 @@ class ReduceLROnPlateau(_Monitor):
 
     def __init__(self, monitor="loss", factor=0.5, patience=10, min_lr=0.0, min_delta=1e-4, mode="auto"):
         super().__init__(monitor, mode, min_delta)
-        if not 0 < factor < 1:
-            raise invalid_value("factor", factor, "a number in (0, 1)")
-        self.factor, self.patience, self.min_lr, self.wait = factor, patience, min_lr, 0
+        check_number("factor", factor, low_open=True, high=1.0, expected="a number in (0, 1)")
+        check_non_negative_int("patience", patience)
+        check_number("min_lr", min_lr)
+        self.factor, self.patience, self.min_lr = float(factor), int(patience), float(min_lr)
 
     def on_epoch_end(self, epoch, logs=None):
         value = self.current(logs)
@@ -209,6 +274,15 @@ class ModelCheckpoint(Callback):
         self.every, self.save_best_only = int(every), save_best_only
         self._monitor = _Monitor(monitor, mode, 0.0)
         self.last_saved: str | None = None
+
+    def on_train_begin(self, logs=None):
+        self._monitor.reset()  # a reused checkpoint compares this fit's epochs only (Keras keeps `best`)
+
+    def get_state(self) -> dict:
+        return {"best": float(self._monitor.best)}
+
+    def set_state(self, state: dict) -> None:
+        self._monitor.best = float(state["best"])
 
     def _save(self, epoch, logs):
         values = {k: np.round(v, 6) for k, v in (logs or {}).items()}

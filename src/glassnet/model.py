@@ -14,15 +14,18 @@ from collections.abc import Iterable
 import numpy as np
 
 from .backend import as_dtype, get_device, make_rng, to_numpy
-from .data.validate import check_positive_int
+from .checks import check_positive_int
 from .errors import ConfigError, DivergenceError, NotBuiltError, ShapeError
 from .layers.activations import Activation
 from .layers.base import Layer
 from .losses import Loss, get_loss
 from .metrics import get_metric
 from .optimizers import Optimizer, get_optimizer
+from .serialize import model_config, model_from_file, read_model_file, save_model
+from .state import PARTS, buffer_keys, load_state_dict, state_dict
+from .training import check_inputs, check_targets, evaluate_prepared, fit, predict_prepared
 
-__all__ = ["Sequential"]
+__all__ = ["Sequential", "load_model"]
 
 
 class Sequential:
@@ -70,6 +73,8 @@ class Sequential:
         if self.__dict__.get("built"):
             raise ConfigError("Cannot add a layer to a model that is already built")
         self.layers.append(layer)
+        if self.__dict__.get("loss") is not None:  # compiled: the last layer changed, so may the fused plan
+            self._fused = self._find_fused_last()
 
     # -- building ------------------------------------------------------------------------------------
     def build(self, input_shape) -> Sequential:
@@ -119,23 +124,43 @@ class Sequential:
             layer.bind(params, grads)
             layer.move_to(self._device)
         self._backup = self.flat_params.copy()
+        # the buffers (layer.state) the divergence guard keeps beside the parameters: (array, last good copy)
+        self._buffers = [(a, a.copy()) for a in (self.layers[i].state[k] for i, k in buffer_keys(self))]
         self._regularized = [la for la in self.layers if any(r is not None for r in la.regularizers.values())]
+
+    def _snapshot(self) -> None:
+        """Make the current parameters and buffers the divergence guard's last good state."""
+        self._backup[...] = self.flat_params
+        for a, copy in self._buffers:
+            copy[...] = a
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_callbacks", None)  # a fit's live callbacks (progress bars) stay with that fit
+        return state
 
     def __setstate__(self, state: dict) -> None:
         """After pickle or deepcopy: each layer's views were copied on their own; lay them out in one buffer again."""
         self.__dict__.update(state)
+        if self.optimizer is not None:
+            self.optimizer.attach(self)
         if self.built:
             self._lay_out_again()
 
     def _lay_out_again(self) -> None:
-        """New flat buffers on the model's device from the layers' arrays (copies, or on another device);
-        the optimizer is attached to them again and keeps its state."""
-        for layer in self.layers:  # host copies, which _flatten_params lays out on the device
+        """New flat buffers on the model's device, filled from the model's own state dict (copies, or
+        arrays of another device); the optimizer is attached to them again and keeps its state."""
+        saved = self.state_dict(("params", "buffers", "optimizer"))
+        for layer in self.layers:  # host arrays of the right shapes, which _flatten_params lays out on the device
             layer.params = {k: to_numpy(v) for k, v in layer.params.items()}
         self._flatten_params()
-        if self.optimizer is not None and self.optimizer.p is not None:  # build copies state of matching shape
-            self.optimizer.state = {k: to_numpy(v) for k, v in self.optimizer.state.items()}
-            self.optimizer.build(self.flat_params, self.flat_grads, self.param_index)
+        if self.optimizer is not None:
+            opt = saved.pop("optimizer")
+            self.optimizer.state = {}
+            if self.optimizer.p is not None:
+                self.optimizer.build(self.flat_params, self.flat_grads, self.param_index)
+                saved["optimizer"] = opt
+        self.load_state_dict(saved)
 
     # -- devices ---------------------------------------------------------------------------------------
     @property
@@ -175,19 +200,18 @@ class Sequential:
     # -- compiling -----------------------------------------------------------------------------------
     def compile(self, loss="mse", optimizer="sgd", metrics=None) -> Sequential:
         """Choose the loss, the optimizer and the metrics reported beside the loss."""
-        self.loss = get_loss(loss)
-        self.optimizer = get_optimizer(optimizer)
+        loss, optimizer = get_loss(loss), get_optimizer(optimizer)
+        optimizer.attach(self)  # ConfigError if another model trains with this instance
+        self.loss, self.optimizer = loss, optimizer
         self.metrics = [get_metric(m) for m in (metrics or [])]
+        self._fused = self._find_fused_last()  # decided here, for this loss and these layers
         if self.built:
             self.optimizer.build(self.flat_params, self.flat_grads, self.param_index)
         return self
 
     def _fused_last(self):
-        """The last layer when the loss's gradient can be fused with its activation, else None."""
-        key = (id(self.loss), len(self.layers))
-        if self.__dict__.get("_fused_key") != key:  # worked out once, not on every step
-            self._fused_key, self._fused = key, self._find_fused_last()
-        return self._fused
+        """The last layer when the loss's gradient is fused with its activation (decided by compile), else None."""
+        return self.__dict__.get("_fused")
 
     def _find_fused_last(self):
         if self.loss is None or self.loss.fused_activation is None or not self.layers:
@@ -237,28 +261,50 @@ class Sequential:
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """Forward, loss, backward and update on one batch; returns (loss, output before the update)."""
+        for buffer, copy in self._buffers:  # the forward pass may move them (BatchNorm's moving statistics)
+            copy[...] = buffer
         a = self.forward(x, training=True)
         loss = self.compute_loss(a, y)
-        if not math.isfinite(loss):
+        if not math.isfinite(loss) or (self._buffers and not self._buffers_finite()):
             self._diverged(loss)
         self.backward(a, y)
         self.optimizer.step(backup=self._backup)  # _backup: the last weights whose loss was finite
         return loss, a
 
     def _diverged(self, loss: float) -> None:
+        """Put back the last good parameters and buffers, then raise DivergenceError."""
         where = self._first_non_finite()
-        np.copyto(self.flat_params, self._backup)
+        self.flat_params[...] = self._backup
+        for buffer, copy in self._buffers:
+            buffer[...] = copy
+        note = ""
+        opt = self.optimizer
+        if any(not bool(self.xp.isfinite(v).all()) for v in opt.state.values()):
+            opt.reset()  # its moments hold the overflow; keeping them would poison the next fit at once
+            note = f" The optimizer's state was not finite and has been reset ({type(opt).__name__} at step 0)."
         raise DivergenceError(
-            f"Training diverged: the loss became {loss} at step {self.optimizer.iterations + 1}"
-            f"{where}. The model keeps its last weights with a finite loss. "
+            f"Training diverged: the loss became {loss} at step {opt.iterations + 1}"
+            f"{where}. The model keeps its last weights with a finite loss, buffers included.{note} "
             "Try a lower learning rate or gradient clipping (clipnorm=, clipvalue=)."
         )
 
+    def _buffers_finite(self) -> bool:
+        """Whether every buffer is finite (checked after each forward pass: a batch can overflow BatchNorm's
+        moving variance while its normalized output, and so the loss, stays finite)."""
+        xp = self.xp
+        return all(bool(xp.isfinite(a).all()) for a, _ in self._buffers)
+
+    def _non_finite_state(self) -> bool:
+        """Whether a parameter or a buffer holds NaN or inf (checked at the end of each epoch)."""
+        return not bool(self.xp.isfinite(self.flat_params).all()) or not self._buffers_finite()
+
     def _first_non_finite(self) -> str:
         for i, layer in enumerate(self.layers):
-            for k, p in layer.params.items():
-                if not np.isfinite(p).all():
-                    return f"; non-finite values first appeared in parameter {k} of layer {i} ({layer.display_name})"
+            for kind, arrays in (("parameter", layer.params), ("buffer", layer.state)):
+                for k, p in arrays.items():
+                    if not np.isfinite(p).all():
+                        return (f"; non-finite values first appeared in {kind} {k} of layer {i} "
+                                f"({layer.display_name})")
         for i, layer in enumerate(self.layers):
             a = getattr(layer, "a", None)
             if a is not None and not np.isfinite(a).all():
@@ -280,8 +326,6 @@ class Sequential:
         every epoch. ``health=True`` adds a :class:`~glassnet.health.HealthMonitor`. Ctrl-C stops at the
         next batch boundary and returns the history so far, with ``history.interrupted = True``.
         """
-        from .training import fit
-
         return fit(self, X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                    validation_data=validation_data, validation_split=validation_split,
                    callbacks=callbacks, verbose=verbose, initial_epoch=initial_epoch,
@@ -289,8 +333,6 @@ class Sequential:
 
     def predict(self, X, batch_size: int | None = None) -> np.ndarray:
         """The network's output for ``X`` (inference mode: dropout off)."""
-        from .training import check_inputs, predict_prepared
-
         self._require_built("predict()")
         if batch_size is not None:
             check_positive_int("batch_size", batch_size)
@@ -298,8 +340,6 @@ class Sequential:
 
     def evaluate(self, X, y, batch_size: int | None = None) -> dict[str, float]:
         """``{"loss": ..., <metric>: ...}`` on (X, y), in inference mode."""
-        from .training import check_inputs, check_targets, evaluate_prepared
-
         self._require_built("evaluate()")
         self._require_compiled("evaluate()")
         if batch_size is not None:
@@ -311,24 +351,54 @@ class Sequential:
         if self.loss is None or self.optimizer is None:
             raise NotBuiltError(f"Call model.compile(loss=..., optimizer=...) before {what}")
 
-    # -- weights, summary, files ---------------------------------------------------------------------------
+    # -- state, weights, summary, files -----------------------------------------------------------------
+    def state_dict(self, parts=PARTS) -> dict:
+        """Everything that defines where training stands, as host copies (see :mod:`glassnet.state`).
+
+        ``parts`` picks among ``"params"``, ``"buffers"``, ``"optimizer"``, ``"rng"``, ``"callbacks"`` and
+        ``"training"``; the default is all of them.
+        """
+        return state_dict(self, parts)
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+        """Put back what :meth:`state_dict` returned (all of it or some parts).
+
+        Names, shapes and dtypes are checked before anything changes; with ``strict`` the parameters and
+        buffers given must be exactly the model's. The loaded state becomes the divergence guard's last
+        good state.
+        """
+        load_state_dict(self, state, strict=strict)
+
+    def _weight_keys(self) -> list[tuple[str, int, str]]:
+        """Keras' weight order: per layer its parameters, then its buffers (``[W1, b1, gamma2, beta2,
+        moving_mean2, moving_var2, ...]``)."""
+        return [(group, i, k) for i, layer in enumerate(self.layers)
+                for group, arrays in (("params", layer.params), ("state", layer.state)) for k in arrays]
+
     def get_weights(self) -> list[np.ndarray]:
-        """Copies of every parameter, in layer order (``[W1, b1, W2, b2, ...]``)."""
+        """Copies of every weight, trainable or not, in layer order, as Keras gives them: each layer's
+        parameters then its buffers (``[W1, b1, W2, b2]`` for an MLP; a BatchNormalization adds
+        ``gamma, beta, moving_mean, moving_var``)."""
         self._require_built("get_weights()")
-        return [np.array(to_numpy(self.layers[i].params[k])) for (i, k) in self.param_index]
+        return [np.array(to_numpy(getattr(self.layers[i], g)[k])) for g, i, k in self._weight_keys()]
 
     def set_weights(self, weights: list[np.ndarray]) -> None:
-        """Copy ``weights`` (as from :meth:`get_weights`) into the model's parameters."""
+        """Copy ``weights`` (as from :meth:`get_weights`) into the model; they become the last good state."""
         self._require_built("set_weights()")
-        keys = list(self.param_index)
+        keys = self._weight_keys()
         if len(weights) != len(keys):
-            raise ShapeError(f"set_weights expects {len(keys)} arrays; received {len(weights)}")
-        for (i, k), w in zip(keys, weights):
+            raise ShapeError(f"set_weights expects {len(keys)} arrays; received {len(weights)} (parameters and "
+                             "buffers, in get_weights' order)")
+        arrays = [(getattr(self.layers[i], g)[k], g, i, k) for g, i, k in keys]
+        for (target, _, i, k), w in zip(arrays, weights):
             w = to_numpy(w)  # NumPy, or an array of the model's device
-            if w.shape != self.layers[i].params[k].shape:
-                raise ShapeError(f"set_weights: parameter {k} of layer {i} ({self.layers[i].display_name}) has "
-                                 f"shape {self.layers[i].params[k].shape}; received {w.shape}")
-            self.layers[i].params[k][...] = w
+            if np.shape(w) != target.shape:
+                raise ShapeError(f"set_weights: {k} of layer {i} ({self.layers[i].display_name}) has "
+                                 f"shape {target.shape}; received {np.shape(w)}")
+        for (target, *_), w in zip(arrays, weights):
+            w = to_numpy(w)
+            target[...] = w if self.xp is np else self.xp.asarray(w)
+        self._snapshot()
 
     def summary(self, print_fn=print) -> str:
         """A table of layers, output shapes and parameter counts; printed and returned."""
@@ -349,14 +419,21 @@ class Sequential:
 
     def save(self, path) -> None:
         """Write the model (config, weights, optimizer state) atomically to one file; see serialize.py."""
-        from .serialize import save_model
-
         save_model(self, path)
 
     def get_config(self) -> dict:
-        from .serialize import model_config
-
         return model_config(self)
 
     def __repr__(self):
         return f"Sequential({self.layers!r})"
+
+
+def load_model(path, device=None) -> Sequential:
+    """Read a model written by :meth:`Sequential.save` (``gn.load``); ModelFileError for anything else.
+
+    ``device`` places the loaded model (``"cpu"``, ``"gpu"``; None: ``GLASSNET_DEVICE`` or the CPU).
+    Every array is checked against the config (name, shape, dtype) and nothing is ever unpickled.
+    """
+    device = get_device(device)  # a bad or unusable device is the caller's error, whatever the file
+    config, arrays = read_model_file(path)
+    return model_from_file(Sequential, config, arrays, path, device)

@@ -10,12 +10,14 @@ Rules follow the PyTorch formulations (they are the test oracle); defaults follo
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 
 from . import accel
-from .data.validate import check_number
-from .errors import ConfigError, NotBuiltError
+from .backend import array_module, to_numpy
+from .checks import check_number
+from .errors import ConfigError, NotBuiltError, ShapeError
 from .schedules import Schedule, get_schedule
 
 __all__ = ["OPTIMIZERS", "SGD", "AdaGrad", "Adadelta", "Adam", "AdamW", "Optimizer", "RMSProp", "get_optimizer"]
@@ -128,6 +130,80 @@ class Optimizer:
     def _fused_update(self, p, g, lr, backup) -> bool:
         """The same update by a fused kernel of :mod:`glassnet.accel`, if one applies; False if not."""
         return False
+
+    # -- state ------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Where this optimizer stands: step count, current learning rate and host copies of its state.
+
+        ``learning_rate`` is None while it comes from a schedule (a function of ``iterations``).
+        """
+        lr = None if isinstance(self.learning_rate, Schedule) else float(self.learning_rate)
+        return {"class": type(self).__name__, "iterations": int(self.iterations), "learning_rate": lr,
+                "state": {k: np.array(to_numpy(v)) for k, v in self.state.items()}}
+
+    def check_state_dict(self, sd: dict) -> None:
+        """ConfigError/ShapeError unless ``sd`` (from :meth:`state_dict`) fits this optimizer as built."""
+        if not isinstance(sd, dict) or sd.get("class") != type(self).__name__:
+            got = sd.get("class") if isinstance(sd, dict) else type(sd).__name__
+            raise ConfigError(f"load_state_dict: the state is of optimizer {got!r}; the model's is "
+                              f"{type(self).__name__}")
+        it = sd.get("iterations")
+        if isinstance(it, bool) or not isinstance(it, (int, np.integer)) or it < 0:
+            raise ConfigError(f"load_state_dict: optimizer iterations must be a non-negative integer; received {it!r}")
+        lr = sd.get("learning_rate")
+        if lr is not None:
+            check_number("learning_rate", lr, low_open=True)
+        state = sd.get("state") or {}
+        if set(state) != set(self.state):
+            raise ConfigError(f"load_state_dict: {type(self).__name__} keeps state {sorted(self.state)}; "
+                              f"received {sorted(state)}")
+        for k, v in state.items():
+            mine = self.state[k]
+            if getattr(v, "shape", None) != mine.shape or np.dtype(v.dtype) != np.dtype(mine.dtype):
+                raise ShapeError(f"load_state_dict: optimizer state {k} is {mine.shape} {np.dtype(mine.dtype).name} "
+                                 f"in the model; received {getattr(v, 'shape', None)} "
+                                 f"{np.dtype(getattr(v, 'dtype', object)).name}")
+
+    def load_state_dict(self, sd: dict) -> None:
+        """Put back what :meth:`state_dict` returned (after :meth:`check_state_dict`)."""
+        self.check_state_dict(sd)
+        self.iterations = int(sd["iterations"])
+        if sd.get("learning_rate") is not None:
+            self.learning_rate = float(sd["learning_rate"])
+        for k, v in sd["state"].items():
+            target = self.state[k]
+            xp = array_module(target)
+            target[...] = to_numpy(v) if xp is np else xp.asarray(to_numpy(v))
+
+    def reset(self) -> None:
+        """Start afresh: step 0 and every state array at its initial value (zeros, AdaGrad's accumulator)."""
+        self.iterations = 0
+        for v in self.state.values():
+            v[...] = 0
+        self._init_state()
+
+    # -- one owner ---------------------------------------------------------------------------------
+    def attach(self, model) -> None:
+        """Belong to ``model``; ConfigError if another model still trains with this instance.
+
+        An optimizer's moments and step count describe one model's parameters, so one instance cannot
+        serve two models (Keras gives the same error in other words). Pass each model its own
+        optimizer, e.g. ``gn.optimizers.get_optimizer(opt.get_config())``.
+        """
+        owner = self.__dict__.get("_owner")
+        owner = owner() if owner is not None else None
+        if owner is not None and owner is not model and owner.optimizer is self:
+            raise ConfigError(
+                f"This {type(self).__name__} instance is already compiled into another model "
+                f"({owner.name or 'a Sequential'}), whose moments and step count it keeps. Give each model its "
+                f"own optimizer: compile(optimizer=gn.optimizers.get_optimizer(opt.get_config())) or a name "
+                f"such as {type(self).__name__.lower()!r}")
+        self._owner = weakref.ref(model)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_owner", None)  # a weak reference; the model re-attaches its copy
+        return state
 
     # -- (de)serialization -------------------------------------------------------------------------
     def get_config(self) -> dict:

@@ -25,8 +25,13 @@ import numpy as np
 from .atomic import atomic_open
 from .backend import get_device, to_numpy
 from .errors import ConfigError, GlassnetError, ModelFileError
+from .layers import LAYERS
+from .layers.activations import ACTIVATIONS
+from .losses import LOSSES
+from .optimizers import get_optimizer
+from .state import TrainingState
 
-__all__ = ["FORMAT", "VERSION", "load_model", "model_config", "save_model"]
+__all__ = ["FORMAT", "VERSION", "model_config", "model_from_file", "read_model_file", "save_model"]
 
 FORMAT, VERSION = "glassnet-model", 1
 
@@ -45,9 +50,6 @@ def layer_from_config(entry: dict):
     Nested entries are rebuilt first: an ``activation`` dict, and lists of layer entries such as a
     Residual block's ``main`` and ``shortcut``.
     """
-    from .layers import LAYERS
-    from .layers.activations import ACTIVATIONS
-
     cls = LAYERS.get(entry["class"])
     if cls is None:
         raise ConfigError(f"unknown layer class {entry['class']!r}")
@@ -67,7 +69,7 @@ def layer_from_config(entry: dict):
 
 def model_config(model) -> dict:
     """The JSON-able description of a model: layers, dtype, loss, optimizer, metrics."""
-    return {
+    return _plain({
         "format": FORMAT,
         "version": VERSION,
         "name": model.name,
@@ -81,41 +83,88 @@ def model_config(model) -> dict:
         "metrics": [name for name, _ in model.metrics],
         "rng_state": model.rng.bit_generator.state,
         "metadata": _metadata(model),
-        "training": _training_config(model),
-    }
+        "training": None,
+        "callbacks": [],
+    })
+
+
+def _plain(value):
+    """``value`` with NumPy scalars (``np.int64(0)``, ``np.float32(1e-3)``) as Python numbers, for JSON."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _metadata(model) -> dict:
     metadata = getattr(model, "metadata", None) or {}
     try:
-        json.dumps(metadata)
+        json.dumps(_plain(metadata))
     except (TypeError, ValueError) as e:
         raise ConfigError(f"model.metadata must be a JSON-able dict to be saved; {e}") from None
     return metadata
 
 
-def _arrays(model) -> dict[str, np.ndarray]:
-    arrays = {}
-    if model.built:
-        for i, layer in enumerate(model.layers):
-            for k, v in layer.params.items():
-                arrays[f"params/{i}/{k}"] = v
-            for k, v in layer.state.items():
-                arrays[f"state/{i}/{k}"] = v
-    if model.optimizer is not None:
-        for k, v in model.optimizer.state.items():
-            arrays[f"optimizer/{k}"] = v
-    training = getattr(model, "_training", None)
-    if training is not None and training.batch and training.order is not None:
-        arrays["training/order"] = training.order  # the row order of the epoch in progress
-    return arrays
+# -- the state dict as members -----------------------------------------------------------------------------
+# params/{i}/{name}.npy, state/{i}/{name}.npy (buffers), optimizer/{name}.npy, training/order.npy and
+# callbacks/{j}/{path}.npy for arrays inside a callback's state (EarlyStopping's best weights); everything
+# else of the state dict lives in config.json.
+
+_ARRAY = "__array__"  # a JSON stand-in for an array stored as a member: {"__array__": "callbacks/0/..."}
+
+
+def _split(value, prefix: str, arrays: dict):
+    """``value`` (nested dicts/lists) with every array moved into ``arrays`` under a member name."""
+    if isinstance(value, np.ndarray):
+        arrays[prefix] = value
+        return {_ARRAY: prefix}
+    if isinstance(value, dict):
+        return {str(k): _split(v, f"{prefix}/{k}", arrays) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_split(v, f"{prefix}/{j}", arrays) for j, v in enumerate(value)]
+    return _plain(value)
+
+
+def _join(value, arrays: dict, used: set):
+    """The inverse of :func:`_split`; KeyError for a stand-in whose member is missing."""
+    if isinstance(value, dict):
+        if set(value) == {_ARRAY}:
+            name = value[_ARRAY]
+            used.add(name)
+            return np.array(arrays[name])
+        return {k: _join(v, arrays, used) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_join(v, arrays, used) for v in value]
+    return value
+
+
+def _to_members(model) -> tuple[dict, dict[str, np.ndarray]]:
+    """``(config, arrays)``: the model's config and its whole state dict, split into JSON and members."""
+    config = model_config(model)
+    sd = model.state_dict()
+    arrays = {f"params/{k}": v for k, v in sd["params"].items()}
+    arrays |= {f"state/{k}": v for k, v in sd["buffers"].items()}
+    if sd["optimizer"] is not None:
+        arrays |= {f"optimizer/{k}": v for k, v in sd["optimizer"]["state"].items()}
+        config["optimizer_iterations"] = sd["optimizer"]["iterations"]
+    training = sd["training"]
+    if training is not None:
+        config["training"] = training.to_config()
+        if training.batch and training.order is not None:
+            arrays["training/order"] = training.order  # the row order of the epoch in progress
+    config["callbacks"] = _split(sd["callbacks"], "callbacks", arrays)
+    return config, arrays
 
 
 def save_model(model, path) -> None:
-    """Write ``model`` to ``path`` atomically."""
+    """Write ``model`` (config and whole state dict) to ``path`` atomically."""
     with atomic_open(path, "wb", error_cls=ModelFileError) as f, zipfile.ZipFile(f, "w") as zf:
-        zf.writestr("config.json", json.dumps(model_config(model), indent=1))
-        for name, arr in _arrays(model).items():
+        config, arrays = _to_members(model)
+        zf.writestr("config.json", json.dumps(config, indent=1))
+        for name, arr in arrays.items():
             buf = io.BytesIO()
             np.lib.format.write_array(buf, np.ascontiguousarray(to_numpy(arr)), allow_pickle=False)
             zf.writestr(f"{name}.npy", buf.getvalue())
@@ -125,17 +174,12 @@ def _bad(path, why) -> ModelFileError:
     return ModelFileError(f"{path} is not a readable glassnet model file: {why}")
 
 
-def load_model(path, device=None):
-    """Read a model written by :func:`save_model`; raises ModelFileError for anything else.
+def read_model_file(path) -> tuple[dict, dict[str, np.ndarray]]:
+    """``(config, arrays)`` of a file written by :func:`save_model`; ModelFileError for anything else.
 
-    ``device`` places the loaded model (``"cpu"``, ``"gpu"``; None: ``GLASSNET_DEVICE`` or the CPU).
+    Every member is checked before it is read (see :func:`_read_member`); nothing is unpickled.
     """
-    from .losses import LOSSES
-    from .model import Sequential
-    from .optimizers import get_optimizer
-
     path = os.fspath(path)
-    device = get_device(device)  # a bad or unusable device is the caller's error, not the file's
     if not os.path.isfile(path):
         raise ModelFileError(f"{path}: no such model file")
     try:
@@ -159,10 +203,33 @@ def load_model(path, device=None):
             raise
         except _ARCHIVE_ERRORS as e:
             raise _bad(path, f"{type(e).__name__}: {e}") from None
+    return config, arrays
+
+
+def _expect(arrays: dict, name: str, like, path, used: set) -> np.ndarray:
+    """Member ``name``, which must have the shape and dtype of ``like`` exactly (no silent cast)."""
+    arr = arrays.get(name)
+    if arr is None:
+        raise _bad(path, f"array {name} is missing")
+    if arr.shape != like.shape:
+        raise _bad(path, f"array {name} has shape {arr.shape}, expected {like.shape}")
+    if arr.dtype != like.dtype:
+        raise _bad(path, f"array {name} has dtype {arr.dtype}, expected {np.dtype(like.dtype)} (the model's dtype)")
+    used.add(name)
+    return arr
+
+
+def model_from_file(cls, config: dict, arrays: dict, path, device=None):
+    """A model of class ``cls`` (Sequential) rebuilt from :func:`read_model_file`'s output.
+
+    Every array the model expects must be there with its exact shape and dtype, and no other may be:
+    an extra member, or a float64 ``W`` in a float32 model, is refused with ModelFileError.
+    """
+    path = os.fspath(path)
+    device = get_device(device)  # a bad or unusable device is the caller's error, not the file's
     try:
         layers = [layer_from_config(entry) for entry in config["layers"]]
-        model = Sequential(layers, seed=config.get("seed"), dtype=config["dtype"], name=config.get("name"),
-                           device=device)
+        model = cls(layers, seed=config.get("seed"), dtype=config["dtype"], name=config.get("name"), device=device)
         metadata = config.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise _bad(path, "metadata is not a JSON object")
@@ -175,27 +242,35 @@ def load_model(path, device=None):
             model.compile(loss=loss_cls(), optimizer=opt, metrics=config.get("metrics") or None)
         if config.get("input_shape") is not None:
             model.build(tuple(config["input_shape"]))
-            for i, layer in enumerate(model.layers):
-                for group, target in (("params", layer.params), ("state", layer.state)):
-                    for k in target:
-                        arr = arrays.get(f"{group}/{i}/{k}")
-                        if arr is None:
-                            raise _bad(path, f"array {group}/{i}/{k} is missing")
-                        if arr.shape != target[k].shape:
-                            raise _bad(path, f"array {group}/{i}/{k} has shape {arr.shape}, expected {target[k].shape}")
-                        target[k][...] = arr
-            np.copyto(model._backup, model.flat_params)
+        used: set[str] = set()
+        sd = model.state_dict(("params", "buffers", "optimizer"))  # what the model expects, names and shapes
+        loaded = {
+            "params": {k: _expect(arrays, f"params/{k}", v, path, used) for k, v in sd["params"].items()},
+            "buffers": {k: _expect(arrays, f"state/{k}", v, path, used) for k, v in sd["buffers"].items()},
+        }
+        if sd["optimizer"] is not None:
+            opt_sd = sd["optimizer"]
+            opt_sd["iterations"] = int(config.get("optimizer_iterations", 0))
+            opt_sd["state"] = {k: _expect(arrays, f"optimizer/{k}", v, path, used) if model.built else v
+                               for k, v in opt_sd["state"].items()}
+            loaded["optimizer"] = opt_sd
         if config.get("rng_state"):  # after build: initializers draw from the generator
-            model.rng.bit_generator.state = config["rng_state"]
-        if model.optimizer is not None:
-            model.optimizer.iterations = int(config.get("optimizer_iterations", 0))
-            for k in model.optimizer.state:
-                arr = arrays.get(f"optimizer/{k}")
-                if arr is not None:
-                    if arr.shape != model.optimizer.state[k].shape:
-                        raise _bad(path, f"optimizer state {k} has shape {arr.shape}")
-                    model.optimizer.state[k][...] = arr
-        model._training = _training_from_config(config.get("training"), arrays.get("training/order"), path)
+            loaded["rng"] = config["rng_state"]
+        order = arrays.get("training/order")
+        if order is not None:
+            used.add("training/order")
+        loaded["training"] = _training_from_config(config.get("training"), order, path)
+        callbacks = _join(config.get("callbacks") or [], arrays, used)
+        if not isinstance(callbacks, list) or not all(
+                isinstance(c, dict) and isinstance(c.get("class"), str) and isinstance(c.get("state"), dict)
+                for c in callbacks):
+            raise _bad(path, "the callbacks section is not a list of {class, state} objects")
+        extra = sorted(set(arrays) - used)
+        if extra:
+            raise _bad(path, f"unexpected member{'s' if len(extra) > 1 else ''} {', '.join(n + '.npy' for n in extra)}")
+        model.load_state_dict(loaded)
+        if loaded["training"] is not None:
+            loaded["training"].callbacks = callbacks
     except GlassnetError as e:
         if isinstance(e, ModelFileError):
             raise
@@ -260,17 +335,10 @@ def _read_member(zf: zipfile.ZipFile, name: str, path) -> np.ndarray:
 # -- where training stands (checkpoints) ------------------------------------------------------------------
 
 
-def _training_config(model) -> dict | None:
-    training = getattr(model, "_training", None)
-    return None if training is None else training.to_config()
-
-
 def _training_from_config(section, order, path):
     """The TrainingState a file's ``"training"`` section describes (None in files written before fit)."""
     if section is None:
         return None
-    from .training import TrainingState
-
     try:
         return TrainingState.from_config(section, order)
     except (KeyError, TypeError, ValueError, AttributeError) as e:

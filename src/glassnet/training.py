@@ -13,32 +13,41 @@ training state says where to resume. A second Ctrl-C interrupts at once.
 
 from __future__ import annotations
 
-import mmap
-import numbers
 import signal
 import threading
 
 import numpy as np
 
 from .backend import to_numpy
-from .callbacks import Callback, EpochLogger, History, ProgressBar
-from .data.validate import check_array, check_lengths, check_positive_int, memory_map, train_val_split
+from .callbacks import Callback, EpochLogger, ModelCheckpoint, ProgressBar
+from .checks import check_positive_int, is_int
+from .data.pages import PageBudget
+from .data.validate import check_array, check_lengths, train_val_split
 from .errors import ConfigError, DivergenceError, ModelFileError, ShapeError, invalid_value
 from .losses import SparseCategoricalCrossEntropy
+from .serialize import model_from_file, read_model_file
+from .state import TrainingState, callback_states
 
-__all__ = ["TrainingState", "check_inputs", "check_targets", "evaluate_prepared", "fit", "iterate", "predict_prepared"]
+__all__ = ["TrainingState", "check_inputs", "check_targets", "evaluate_prepared", "fit", "predict_prepared"]
 
 
 def check_inputs(model, X) -> np.ndarray:
     """X as a C-contiguous array of the model's dtype whose shape fits the first layer.
 
+    The first layer may ask for another dtype (:meth:`~glassnet.layers.Layer.input_dtype`): an Embedding
+    takes integer ids as int64.
+
     A memory-mapped array of the model's dtype is not copied (see :func:`~glassnet.data.check_array`).
     """
-    X = check_array(X, "X", dtype=model.dtype, min_ndim=2)
+    first = model.layers[0] if model.layers else None
+    dtype = None if first is None else first.input_dtype(X)  # an Embedding's ids stay exact
+    if dtype is not None and dtype.kind in "iu":  # integer ids: a float32 cast would round those above 2**24
+        X = np.ascontiguousarray(X, dtype=dtype)
+    else:
+        X = check_array(X, "X", dtype=model.dtype if dtype is None else dtype, min_ndim=2)
     if not model.built:
         model.build(X.shape[1:])
     if X.shape[1:] != tuple(model.input_shape):
-        first = model.layers[0]
         raise ShapeError(
             f"X has shape {X.shape}: {X.shape[1:] if X.ndim > 2 else X.shape[1]} features per row, but layer 0 "
             f"({first.display_name}) was built for input shape {tuple(model.input_shape)}"
@@ -75,150 +84,10 @@ def _batch_indices(n: int, batch_size: int | None, order: np.ndarray | None, sta
         yield slice(lo, hi) if order is None else order[lo:hi]
 
 
-def _n_batches(n: int, batch_size: int | None) -> int:
-    return 1 if batch_size is None or n == 0 else -(-n // batch_size)
-
-
-def iterate(n: int, batch_size: int | None):
-    """Slices covering n rows in order (inference)."""
-    if batch_size is None or batch_size >= n:
-        yield slice(0, n)
-        return
-    yield from _batch_indices(n, batch_size, None)
-
-
-class _PageBudget:
-    """Keep the resident memory of a memory-mapped X bounded while batches read it.
-
-    Pages of a file mapping that have been read count in the process's RSS until they are unmapped, so a
-    pass over a 10 GB ``np.load(..., mmap_mode="r")`` array would end with 10 GB resident. Every ~16 MB
-    read, the mapping's pages are dropped (``madvise(MADV_DONTNEED)``); they stay in the kernel's page
-    cache, so reading them again costs no disk access while memory is plentiful. Shuffled batches are
-    gathered in runs of rows small enough to respect the budget whatever the batch size.
-    """
-
-    BUDGET = 16 << 20
-    #: what reading one row may map: the kernel maps up to 16 pages around a faulting one ("fault-around")
-    PER_ROW = 16 * mmap.PAGESIZE
-
-    def __init__(self, X):
-        self.X, self.mapping, self.spent = X, memory_map(X), 0
-
-    def _spend(self, nbytes: int) -> None:
-        self.spent += nbytes
-        if self.spent >= self.BUDGET:
-            self.mapping._mmap.madvise(mmap.MADV_DONTNEED)
-            self.spent = 0
-
-    def rows(self, idx):
-        """``X[idx]``: a view for a slice (counted by :meth:`done`), a copy gathered run by run for indices."""
-        X = self.X
-        if self.mapping is None or isinstance(idx, slice):
-            return X[idx]
-        row = max(X.strides[0], self.PER_ROW)
-        step = max(1, self.BUDGET // row)
-        out = np.empty((len(idx),) + X.shape[1:], X.dtype)  # (B, ...)
-        for lo in range(0, len(idx), step):
-            np.take(X, idx[lo : lo + step], axis=0, out=out[lo : lo + step])
-            self._spend(len(out[lo : lo + step]) * row)
-        return out
-
-    def done(self, idx) -> None:
-        """After a batch read through a slice view: count the rows it read."""
-        if self.mapping is not None and isinstance(idx, slice):
-            self._spend((idx.stop - idx.start) * self.X.strides[0])
-
-
-# -- where training stands -----------------------------------------------------------------------------------
-
-
-class TrainingState:
-    """Where a fit stands; saved in a model file's ``"training"`` section (and ``training/order.npy``).
-
-    Attributes
-    ----------
-    history : History
-        Every finished epoch's logs.
-    epoch : int
-        Epochs finished (the next epoch to run, counting from 0).
-    batch : int
-        Batches of epoch ``epoch`` already trained (0 at an epoch boundary).
-    order : ndarray of int64, shape (samples,), or None
-        That epoch's row order when shuffling (drawn at its start), else None.
-    totals : dict
-        That epoch's running sums of loss and metrics, each weighted by the batch's rows.
-    batch_size, samples : int or None
-        The run's batch size (None: full batch) and training rows; a mid-epoch resume needs both unchanged.
-    """
-
-    def __init__(self, history=None, epoch=0, batch=0, order=None, totals=None, batch_size=None, samples=None,
-                 shuffled=False):
-        self.history = history if history is not None else History()
-        self.epoch, self.batch, self.order = epoch, batch, order
-        self.totals = dict(totals or {})
-        self.batch_size, self.samples, self.shuffled = batch_size, samples, shuffled
-        self.logs = None  # logs of epoch `epoch - 1` while callbacks run, before History holds them
-
-    def to_config(self) -> dict:
-        history = {k: [float(v) for v in vals] for k, vals in self.history.history.items()}
-        epochs = [int(e) for e in self.history.epoch]
-        if self.logs is not None and (not epochs or epochs[-1] != self.epoch - 1):
-            epochs.append(self.epoch - 1)  # a checkpoint written from on_epoch_end: History runs last
-            for k, v in self.logs.items():
-                history.setdefault(k, []).append(float(v))
-        return {"epoch": self.epoch, "batch": self.batch, "batch_size": self.batch_size, "samples": self.samples,
-                "shuffled": self.shuffled and self.batch > 0, "totals": {k: float(v) for k, v in self.totals.items()},
-                "history": history, "history_epochs": epochs}
-
-    @classmethod
-    def from_config(cls, cfg: dict, order) -> TrainingState:
-        """Rebuild from :meth:`to_config`'s dict; ValueError/TypeError on anything inconsistent."""
-        def count(key, allow_none=False):
-            v = cfg.get(key)
-            if v is None and allow_none:
-                return None
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"{key} is {v!r}; expected a non-negative integer")
-            return v
-
-        def numbers_of(v, what):
-            if not isinstance(v, list) or not all(isinstance(x, numbers.Real) for x in v):
-                raise ValueError(f"{what} is not a list of numbers")
-            return [float(x) for x in v]
-
-        if not isinstance(cfg, dict):
-            raise TypeError("the training section is not a JSON object")
-        epoch, batch = count("epoch"), count("batch")
-        batch_size, samples = count("batch_size", allow_none=True), count("samples", allow_none=True)
-        raw = cfg.get("history") or {}
-        if not isinstance(raw, dict):
-            raise TypeError("history is not a JSON object")
-        history = History()
-        history.history = {str(k): numbers_of(v, f"history[{k!r}]") for k, v in raw.items()}
-        history.epoch = [int(e) for e in numbers_of(cfg.get("history_epochs") or [], "history_epochs")]
-        totals = cfg.get("totals") or {}
-        if not isinstance(totals, dict) or not all(isinstance(v, numbers.Real) for v in totals.values()):
-            raise TypeError("totals is not a JSON object of numbers")
-        shuffled = bool(cfg.get("shuffled", False))
-        if batch and shuffled:
-            order = None if order is None else np.asarray(order)
-            if (order is None or order.ndim != 1 or order.dtype.kind not in "iu" or len(order) != samples
-                    or not np.array_equal(np.sort(order), np.arange(samples))):
-                raise ValueError("the row order of the epoch in progress is missing or not a permutation "
-                                 f"of its {samples} rows")
-            order = order.astype(np.int64)
-        else:
-            order = None
-        if batch and (samples is None or batch > _n_batches(samples, batch_size)):
-            raise ValueError(f"batch {batch} is past the end of an epoch of {samples} rows")
-        return cls(history, epoch, batch, order, totals, batch_size, samples, shuffled and batch > 0)
-
-
-def _load_checkpoint(path):
-    """The model a checkpoint file holds; ModelFileError when it holds no training state."""
-    from .serialize import load_model
-
-    saved = load_model(path, device="cpu")  # read on the host; _restore copies it to the model's device
+def _load_checkpoint(model, path):
+    """The model a checkpoint file holds (on the host); ModelFileError when it holds no training state."""
+    config, arrays = read_model_file(path)
+    saved = model_from_file(type(model), config, arrays, path, device="cpu")
     if saved._training is None:
         raise ModelFileError(f"{path} holds no training state to resume from: it was saved before any fit; "
                              "checkpoints come from ModelCheckpoint, `glassnet train --checkpoint` or a "
@@ -226,8 +95,8 @@ def _load_checkpoint(path):
     return saved
 
 
-def _restore(model, saved, path, batch_size, n, shuffled) -> TrainingState:
-    """Copy a checkpoint's weights, layer state, optimizer state and generator into ``model``.
+def _check_resumable(model, saved, path, batch_size, n, shuffled) -> None:
+    """ConfigError unless ``model`` can go on from checkpoint ``saved`` with this run's settings.
 
     A checkpoint written in the middle of an epoch continues that epoch's batches: the run must have the
     same batch size, rows and shuffling.
@@ -257,17 +126,6 @@ def _restore(model, saved, path, batch_size, n, shuffled) -> TrainingState:
     if problems:
         raise ConfigError(f"Cannot resume from {path}: it was written by a different model ("
                           + "; ".join(problems) + ")")
-    model.flat_params[...] = saved.flat_params
-    np.copyto(model._backup, model.flat_params)
-    for mine_layer, their_layer in zip(model.layers, saved.layers):
-        for k, arr in mine_layer.state.items():
-            arr[...] = their_layer.state[k]
-    opt, their_opt = model.optimizer, saved.optimizer
-    opt.iterations, opt.learning_rate = their_opt.iterations, their_opt.learning_rate
-    for k, arr in opt.state.items():
-        arr[...] = their_opt.state[k]
-    model.rng.bit_generator.state = saved.rng.bit_generator.state
-    return state
 
 
 class _Interrupt:
@@ -307,13 +165,14 @@ class _Interrupt:
 
 def fit(model, X, y, *, epochs, batch_size, shuffle, validation_data, validation_split, callbacks, verbose,
         initial_epoch=0, resume_from=None, health=False):
+    """The loop behind :meth:`Sequential.fit`: prepare the data, make the callback list, run the epochs."""
     model._require_compiled("fit()")
     check_positive_int("epochs", epochs)
     if batch_size is not None:
         batch_size = check_positive_int("batch_size", batch_size)
     if verbose not in (0, 1, 2):
         raise invalid_value("verbose", verbose, "0, 1 or 2")
-    if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
+    if not is_int(initial_epoch) or initial_epoch < 0:
         raise invalid_value("initial_epoch", initial_epoch, "a non-negative integer")
     if resume_from is not None and initial_epoch:
         raise ConfigError("Pass either resume_from or initial_epoch, not both: a checkpoint knows its epoch")
@@ -321,9 +180,59 @@ def fit(model, X, y, *, epochs, batch_size, shuffle, validation_data, validation
         raise invalid_value("callbacks", callbacks, "a list of Callback instances")
     saved = None
     if resume_from is not None:
-        saved = _load_checkpoint(resume_from)
+        saved = _load_checkpoint(model, resume_from)
         if not model.built and saved.built:  # so that X is checked against the checkpoint's input shape
             model.build(saved.input_shape)
+    data = _prepare_data(model, X, y, validation_data, validation_split)
+    n = len(data.X)
+    shuffled = bool(shuffle) and batch_size is not None and batch_size < n
+    if saved is not None:
+        _check_resumable(model, saved, resume_from, batch_size, n, shuffled)
+        state = saved._training
+    else:
+        state = TrainingState(epoch=int(initial_epoch))
+    state.batch_size, state.samples = batch_size, n
+    history = state.history
+    history.interrupted = False
+    cbs = _callback_list(model, callbacks, history, health, verbose,
+                         {"epochs": epochs, "initial_epoch": state.epoch, "batch_size": batch_size, "samples": n})
+    model.stop_training = False
+    model.history = history
+    model._training = state
+    model._callbacks = cbs
+    try:
+        with _Interrupt() as interrupt:
+            for cb in cbs:
+                cb.on_train_begin()  # callbacks forget earlier fits, as in Keras ...
+            if saved is not None:  # ... except when resuming: the checkpoint's state goes on
+                model.load_state_dict(saved.state_dict(("params", "buffers", "optimizer", "rng", "callbacks")))
+            try:
+                while state.epoch < epochs and not model.stop_training:
+                    if not _run_epoch(model, data, state, cbs, batch_size, shuffled, interrupt):
+                        history.interrupted = model.stop_training = True
+                        break
+            except DivergenceError:
+                for cb in cbs:
+                    if isinstance(cb, ProgressBar):
+                        cb.on_train_end()
+                raise
+            for cb in cbs:
+                cb.on_train_end()
+    finally:
+        state.callbacks = callback_states(cbs)  # what a model saved after this fit resumes with
+        model._callbacks = None
+    return history
+
+
+class _Data:
+    """A fit's checked arrays: training X and Y (sparse labels as codes), validation Xv and Yv (or None)."""
+
+    def __init__(self, X, Y, Xv, Yv):
+        self.X, self.Y, self.Xv, self.Yv = X, Y, Xv, Yv
+        self.pages = PageBudget(X)
+
+
+def _prepare_data(model, X, y, validation_data, validation_split) -> _Data:
     X = check_inputs(model, X)
     Y = check_targets(model, X, y, expand=False)  # sparse labels stay codes; each batch is expanded
     if validation_split and validation_data is not None:
@@ -338,20 +247,20 @@ def fit(model, X, y, *, epochs, batch_size, shuffle, validation_data, validation
         Yv = check_targets(model, Xv, validation_data[1])
     else:
         Xv = Yv = None
+    return _Data(X, Y, Xv, Yv)
 
-    n = len(X)
-    shuffled = bool(shuffle) and batch_size is not None and batch_size < n
-    if saved is not None:
-        state = _restore(model, saved, resume_from, batch_size, n, shuffled)
-    else:
-        state = TrainingState(epoch=int(initial_epoch))
-    state.batch_size, state.samples = batch_size, n
-    history = state.history
-    history.interrupted = False
 
-    # History and the progress display come last, as in Keras, so they see what callbacks add to the
-    # logs (ReduceLROnPlateau's "lr")
-    cbs: list[Callback] = list(callbacks or [])
+def _callback_list(model, callbacks, history, health, verbose, params) -> list[Callback]:
+    """The user's callbacks, then health, History and the progress display.
+
+    History and the progress display come last, as in Keras, so they see what callbacks add to the logs
+    (ReduceLROnPlateau's "lr"); ModelCheckpoints come after the user's other callbacks.
+    """
+    # checkpoints are written after every other callback has seen the epoch, so that the state they save
+    # (ReduceLROnPlateau's new rate, EarlyStopping's counters) is the epoch's final one
+    user = list(callbacks or [])
+    cbs: list[Callback] = [c for c in user if not isinstance(c, ModelCheckpoint)]
+    cbs += [c for c in user if isinstance(c, ModelCheckpoint)]
     if health is not False and health is not None:
         from .health import HealthMonitor
 
@@ -363,86 +272,78 @@ def fit(model, X, y, *, epochs, batch_size, shuffle, validation_data, validation
         cbs.append(ProgressBar())
     elif verbose == 2:
         cbs.append(EpochLogger())
-    params = {"epochs": epochs, "initial_epoch": state.epoch, "batch_size": batch_size, "samples": n}
     for cb in cbs:
         if not isinstance(cb, Callback):
             raise ConfigError(f"callbacks must be glassnet Callback instances; received {cb!r}")
         cb.model, cb.params = model, params
+    return cbs
 
+
+def _loss_total(model, loss: float, rows: int) -> float:
+    """A batch's share of the epoch's reported loss: the batch mean times its rows, or, for a loss that is a
+    sum over rows (half_sse), the batch's sum itself, so the epoch reports the sum over all rows."""
+    return loss if model.loss.reduction == "sum" else loss * rows
+
+
+def _epoch_loss(model, total: float, n: int) -> float:
+    return total if model.loss.reduction == "sum" else total / n
+
+
+def _run_epoch(model, data: _Data, state: TrainingState, cbs, batch_size, shuffled, interrupt) -> bool:
+    """Train epoch ``state.epoch`` (from batch ``state.batch``); False if Ctrl-C stopped it."""
+    epoch, n = state.epoch, len(data.X)
+    if state.batch == 0:  # a fresh epoch; a resumed one already ran on_epoch_begin and drew its order
+        for cb in cbs:
+            cb.on_epoch_begin(epoch)
+        state.totals = dict.fromkeys(["loss"] + [name for name, _ in model.metrics], 0.0)
+        state.shuffled = shuffled
+        state.order = model.rng.permutation(n) if shuffled else None
+    totals, pages, Y = state.totals, data.pages, data.Y
     batch_cbs = [cb for cb in cbs if type(cb).on_batch_end is not Callback.on_batch_end]
-    model.stop_training = False
-    model.history = history
-    model._training = state
-    pages = _PageBudget(X)
-    with _Interrupt() as interrupt:
-        for cb in cbs:
-            cb.on_train_begin()
-        try:
-            while state.epoch < epochs and not model.stop_training:
-                epoch = state.epoch
-                if state.batch == 0:  # a fresh epoch; a resumed one already ran on_epoch_begin and drew its order
-                    for cb in cbs:
-                        cb.on_epoch_begin(epoch)
-                    state.totals = dict.fromkeys(["loss"] + [name for name, _ in model.metrics], 0.0)
-                    state.shuffled = shuffled
-                    state.order = model.rng.permutation(n) if shuffled else None
-                totals = state.totals
-                for idx in _batch_indices(n, batch_size, state.order, state.batch):
-                    xb, yb = pages.rows(idx), batch_targets(model, Y[idx])
-                    xb, yb = model.to_device(xb), model.to_device(yb)  # no copy on the CPU
-                    loss, a = model.train_step(xb, yb)
-                    m = len(xb)
-                    totals["loss"] += loss * m
-                    for name, f in model.metrics:
-                        totals[name] += f(a, yb) * m
-                    b, state.batch = state.batch, state.batch + 1
-                    for cb in batch_cbs:
-                        cb.on_batch_end(b, {"loss": loss})
-                    pages.done(idx)
-                    if interrupt.requested:
-                        break
-                if interrupt.requested:
-                    history.interrupted = model.stop_training = True
-                    break
-                if not np.isfinite(model.flat_params).all():
-                    model._diverged(float("nan"))
-                logs = {k: v / n for k, v in totals.items()}
-                if Xv is not None:
-                    logs |= {f"val_{k}": v for k, v in evaluate_prepared(model, Xv, Yv, batch_size).items()}
-                state.epoch, state.batch, state.order, state.totals, state.logs = epoch + 1, 0, None, {}, logs
-                for cb in cbs:
-                    cb.on_epoch_end(epoch, logs)
-                state.logs = None
-        except DivergenceError:
-            for cb in cbs:
-                if isinstance(cb, ProgressBar):
-                    cb.on_train_end()
-            raise
-        for cb in cbs:
-            cb.on_train_end()
-    return history
+    for idx in _batch_indices(n, batch_size, state.order, state.batch):
+        xb, yb = pages.rows(idx), batch_targets(model, Y[idx])
+        xb, yb = model.to_device(xb), model.to_device(yb)  # no copy on the CPU
+        loss, a = model.train_step(xb, yb)
+        m = len(xb)
+        totals["loss"] += _loss_total(model, loss, m)
+        for name, f in model.metrics:
+            totals[name] += f(a, yb) * m
+        b, state.batch = state.batch, state.batch + 1
+        for cb in batch_cbs:
+            cb.on_batch_end(b, {"loss": loss})
+        pages.done(idx)
+        if interrupt.requested:
+            pages.drop()
+            return False
+    pages.drop()  # the epoch's pass over X is over: release the file's pages before validation
+    if model._non_finite_state():
+        model._diverged(float("nan"))
+    logs = {k: (_epoch_loss(model, v, n) if k == "loss" else v / n) for k, v in totals.items()}
+    if data.Xv is not None:
+        logs |= {f"val_{k}": v for k, v in evaluate_prepared(model, data.Xv, data.Yv, batch_size).items()}
+    state.epoch, state.batch, state.order, state.totals, state.logs = epoch + 1, 0, None, {}, logs
+    for cb in cbs:
+        cb.on_epoch_end(epoch, logs)
+    state.logs = None
+    return True
 
 
 def evaluate_prepared(model, X, Y, batch_size=None) -> dict[str, float]:
     """Loss and metrics over checked inputs X and prepared targets Y, in inference mode."""
     totals: dict[str, float] = {}
-    pages = _PageBudget(X)
-    for s in iterate(len(X), batch_size):
+    for s in PageBudget(X).slices(batch_size):
         a = model.forward(model.to_device(X[s]), training=False)
         y = model.to_device(Y[s])
         n = a.shape[0]
-        totals["loss"] = totals.get("loss", 0.0) + model.compute_loss(a, y) * n
+        totals["loss"] = totals.get("loss", 0.0) + _loss_total(model, model.compute_loss(a, y), n)
         for name, f in model.metrics:
             totals[name] = totals.get(name, 0.0) + f(a, y) * n
-        pages.done(s)
-    return {k: v / len(X) for k, v in totals.items()}
+    return {k: (_epoch_loss(model, v, len(X)) if k == "loss" else v / len(X)) for k, v in totals.items()}
 
 
 def predict_prepared(model, X, batch_size=None) -> np.ndarray:
     """The model's outputs for checked inputs X, batch by batch, in inference mode."""
-    pages = _PageBudget(X)
     out = []
-    for s in iterate(len(X), batch_size):
+    for s in PageBudget(X).slices(batch_size):
         out.append(np.array(to_numpy(model.forward(model.to_device(X[s]), training=False))))
-        pages.done(s)
     return out[0] if len(out) == 1 else np.concatenate(out)

@@ -240,7 +240,10 @@ def test_metadata_round_trips_through_the_model_file(tmp_path):
     model.metadata = {"classes": ["a", "b"], "feature_mean": [0.5, 1.0, 2.0]}
     model.save(tmp_path / "m.glassnet")
     assert gn.load(tmp_path / "m.glassnet").metadata == model.metadata
-    model.metadata = {"bad": np.float32(1)}
+    model.metadata = {"scale": np.float32(1.5)}  # NumPy scalars are saved as the numbers they are
+    model.save(tmp_path / "m.glassnet")
+    assert gn.load(tmp_path / "m.glassnet").metadata == {"scale": 1.5}
+    model.metadata = {"bad": object()}
     with pytest.raises(ConfigError, match="metadata must be a JSON-able dict"):
         model.save(tmp_path / "m2.glassnet")
 

@@ -3,7 +3,7 @@
 A builder takes ``(layers, batch, data, init, threads, device)`` — ``layers`` an MLP's widths
 ``(n_in, hidden..., n_classes)``, a :class:`~glassnet.bench.nets.ConvNet` or a
 :class:`~glassnet.bench.nets.LSTMNet`, ``init`` the glassnet
-model's ``get_weights()`` (``[W1, b1, W2, b2, ...]`` for an MLP, ``W`` of shape ``(n_in, n_out)``),
+model's trainable weights, :func:`trainable_weights` (``[W1, b1, W2, b2, ...]`` for an MLP, ``W`` of shape ``(n_in, n_out)``),
 ``device`` a :class:`~glassnet.backend.Device` (default the CPU) — and returns a :class:`Runner`. Peers are
 imported inside their builder, so glassnet never needs them to import.
 
@@ -65,7 +65,7 @@ class Runner:
     """
 
     epoch: Callable[[], None]
-    weights: Callable[[], list[np.ndarray]] | None  # as glassnet's get_weights(): [W1, b1, W2, b2, ...]
+    weights: Callable[[], list[np.ndarray]] | None  # as trainable_weights(model): [W1, b1, W2, b2, ...]
     note: str = ""
     same_init: bool = True
     sync: Callable[[], None] = _nothing
@@ -104,6 +104,18 @@ def glassnet_model(layers, seed: int = SEED):
     return model
 
 
+def trainable_weights(model) -> list[np.ndarray]:
+    """Copies of the model's trainable arrays in layer order (``get_weights()`` without buffers such as
+    BatchNorm's moving statistics): what a peer's parameters correspond to one to one."""
+    return list(model.state_dict(("params",))["params"].values())
+
+
+def set_trainable_weights(model, weights: list[np.ndarray]) -> None:
+    """Copy ``weights`` (as :func:`trainable_weights` gives them) into the model's trainable arrays."""
+    keys = list(model.state_dict(("params",))["params"])
+    model.load_state_dict({"params": dict(zip(keys, weights, strict=True))})
+
+
 def applies(name: str, layers) -> bool:
     """Whether contestant ``name`` can train ``layers``: scikit-learn has MLPs only."""
     return not (name == "sklearn" and isinstance(layers, (ConvNet, LSTMNet)))
@@ -112,10 +124,10 @@ def applies(name: str, layers) -> bool:
 def _glassnet(layers, batch, data, init, threads, device=CPU) -> Runner:
     device = get_device(device)
     model = glassnet_model(layers)
-    model.set_weights(init)
+    set_trainable_weights(model, init)
     model.to(device)  # parameters, gradients and Adam's state; fit copies each batch there
     return Runner(lambda: model.fit(data.X, data.y, epochs=1, batch_size=batch, shuffle=True, verbose=0),
-                  model.get_weights, sync=lambda: synchronize(device))
+                  lambda: trainable_weights(model), sync=lambda: synchronize(device))
 
 
 def _floor(layers, batch, data, init, threads, device=CPU) -> Runner:
@@ -308,7 +320,7 @@ def evaluate(weights: list[np.ndarray], data: Data, layers=None, *, chunk: int =
         model = build_glassnet(layers, SEED)
         if isinstance(layers, LSTMNet):
             chunk = min(chunk, 512)  # the LSTM keeps every step's gates: (T, chunk, 4U) floats
-        model.set_weights(weights)
+        set_trainable_weights(model, weights)
     loss, hits, n = 0.0, 0, len(data.X)
     for s in range(0, n, chunk):
         a, y = data.X[s:s + chunk], data.y[s:s + chunk]

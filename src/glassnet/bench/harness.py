@@ -32,6 +32,7 @@ from .contestants import (
     glassnet_model,
     label,
     make_data,
+    trainable_weights,
 )
 from .measure import PeakDeviceMemory, PeakRSS, blas_threads, device_info, environment
 from .nets import ConvNet, LSTMNet, describe
@@ -106,7 +107,7 @@ def _prime(name: str, threads: int, device: Device = CPU) -> None:
         from .. import accel
 
         accel.warm_up()  # numba's import and compilation, if it is installed
-    runner = BUILDERS[name](layers, 4, make_data(8, 4, 2), glassnet_model(layers).get_weights(), threads, device)
+    runner = BUILDERS[name](layers, 4, make_data(8, 4, 2), trainable_weights(glassnet_model(layers)), threads, device)
     runner.epoch()
     runner.sync()
 
@@ -157,7 +158,7 @@ def run_workload(w: Workload, *, quick=False, repeats=3, contestants=tuple(CONTE
     rows = (w.quick_rows or w.rows) if quick else w.rows
     sample, n_classes = _shape(w)
     data = make_data(rows, sample, n_classes)
-    init = glassnet_model(w.layers).get_weights()
+    init = trainable_weights(glassnet_model(w.layers))
     threads = blas_threads()
     contestants = [c for c in contestants if applies(c, w.layers)]
     runners, results = {}, {}
@@ -217,7 +218,7 @@ def run_sweep(s: Sweep = SWEEP, *, quick=False, repeats=3, log=None, device="cpu
         width = value if axis == "width" else s.batch_width
         layers = (s.n_in, width, width, s.n_out)
         log(f"sweep: {axis} {value}")
-        init = glassnet_model(layers).get_weights()
+        init = trainable_weights(glassnet_model(layers))
         runners = {k: BUILDERS[k](layers, batch, data, init, threads, device) for k in ("glassnet", "floor")}
         for r in runners.values():
             r.epoch()  # warm-up

@@ -10,7 +10,7 @@ softmax output), a :class:`ConvNet` or an :class:`LSTMNet`:
 - :class:`LSTMNet`: an LSTM whose last hidden state feeds a softmax Dense layer.
 
 :func:`torch_twin` translates the glassnet model layer by layer, so ``twin.parameters()`` lines up
-one to one with ``model.get_weights()``; :func:`to_torch` and :func:`from_torch` convert each array
+one to one with ``trainable_weights(model)`` (``get_weights()`` without buffers); :func:`to_torch` and :func:`from_torch` convert each array
 between glassnet's channels-last layout and torch's channels-first one::
 
     Dense   W (n_in, n_out)       ↔  Linear.weight (n_out, n_in)        W.T
@@ -147,7 +147,7 @@ def from_torch(w: np.ndarray) -> np.ndarray:
 
 
 def trainable(twin) -> list:
-    """The twin's trained parameters, one to one with glassnet's ``get_weights()`` (no LSTM ``bias_hh``)."""
+    """The twin's trained parameters, one to one with glassnet's trainable weights (no LSTM ``bias_hh``)."""
     return [p for p in twin.parameters() if p.requires_grad]
 
 
@@ -163,7 +163,7 @@ def torch_input(layers, X: np.ndarray):
 def torch_twin(layers, weights: list[np.ndarray]):
     """``torch.nn.Sequential`` doing what glassnet's model of ``layers`` does, with ``weights`` copied in.
 
-    ``weights`` as ``model.get_weights()`` gives them. The glassnet model is walked, not built, so the
+    ``weights`` as :func:`~glassnet.bench.contestants.trainable_weights` gives them. The glassnet model is walked, not built, so the
     twin costs no glassnet memory. The last layer's softmax is left out (``CrossEntropyLoss`` takes
     logits). Covers the layers of the workloads: Dense, Conv1D/Conv2D, BatchNormalization, ReLU,
     MaxPool2D ('valid'), global average pooling, LSTM (its last step).

@@ -6,7 +6,7 @@ regression reports the mean squared error and mae in the target's units.
 
 from __future__ import annotations
 
-from ..serialize import load_model
+from ..model import load_model
 from . import _common as c
 from .predict import read_rows
 

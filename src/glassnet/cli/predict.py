@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 from ..data import write_csv
-from ..serialize import load_model
+from ..model import load_model
 from . import _common as c
 
 __all__ = ["add_parser", "prediction_table", "run"]

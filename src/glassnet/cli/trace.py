@@ -15,7 +15,7 @@ import numpy as np
 from ..data import encode_labels, one_hot, read_csv
 from ..errors import ConfigError, DataError, GlassnetWarning
 from ..losses import CategoricalCrossEntropy, SparseCategoricalCrossEntropy
-from ..serialize import load_model
+from ..model import load_model
 from . import _common as c
 
 __all__ = ["add_parser", "run"]

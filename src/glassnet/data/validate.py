@@ -9,7 +9,6 @@ assumes C-contiguous, finite floating-point arrays and never checks again. Posit
 from __future__ import annotations
 
 import math
-import mmap
 import numbers
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 
 from ..backend import DEFAULT_DTYPE, as_dtype, make_rng
 from ..errors import ConfigError, DataError, ShapeError, invalid_value
+from .pages import PageBudget, memory_map
 
 __all__ = [
     "batches",
@@ -201,19 +201,6 @@ def check_array(
     return out
 
 
-def memory_map(a: Any) -> np.memmap | None:
-    """The ``numpy.memmap`` whose file mapping `a` views, or None (also for copy-on-write ``mode="c"``).
-
-    Its pages may be dropped from memory (``madvise(MADV_DONTNEED)``) once read: they come back from the
-    file, or the kernel's page cache, when read again.
-    """
-    while isinstance(a, np.ndarray):
-        if isinstance(a, np.memmap) and getattr(a, "_mmap", None) is not None:
-            return a if a.mode != "c" and hasattr(a._mmap, "madvise") else None
-        a = a.base
-    return None
-
-
 def _finite_sum_of_squares(block: np.ndarray) -> bool:
     flat = block.reshape(-1)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -224,27 +211,22 @@ def _first_non_finite(a: np.ndarray, chunk: int = 1 << 20) -> tuple[int, ...] | 
     """Index of the first NaN/inf in `a` (at least 1-D), or None; looks at about `chunk` values at a time.
 
     A whole-array ``np.isfinite`` would allocate a boolean array a quarter the size of the data; chunks
-    keep the check's memory small, and the pages of a memory-mapped file are released after each one.
+    keep the check's memory small, and a memory-mapped file is read as one bounded pass
+    (:class:`~glassnet.data.pages.PageBudget`): its pages are released every ~16 MB and at the end.
     A chunk whose sum of squares is finite holds no NaN or inf (they would make it NaN or inf), and that
     one BLAS dot product is about three times faster than ``isfinite``; only a chunk where it is not
     finite (a NaN, an inf, or squares that overflow) is searched element by element.
     """
-    mapped = memory_map(a)
     row = int(np.prod(a.shape[1:]))  # values per row
-    rows = max(1, chunk // max(1, row))
     fast = a.dtype.kind == "f" and a.flags.c_contiguous
-    for start in range(0, len(a), rows):
-        block = a[start : start + rows]
+    for s in PageBudget(a).slices(max(1, chunk // max(1, row))):
+        block = a[s]
         if fast and _finite_sum_of_squares(block):
-            if mapped is not None:
-                mapped._mmap.madvise(mmap.MADV_DONTNEED)
             continue
         finite = np.isfinite(block)
-        if mapped is not None:
-            mapped._mmap.madvise(mmap.MADV_DONTNEED)
         if not finite.all():
             index = tuple(int(i) for i in np.argwhere(~finite)[0])
-            return (start + index[0],) + index[1:]
+            return (s.start + index[0],) + index[1:]
     return None
 
 

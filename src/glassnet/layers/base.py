@@ -67,6 +67,14 @@ class Layer:
     def backward(self, dy: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def input_dtype(self, X) -> np.dtype | None:
+        """The dtype the model's inputs ``X`` keep when this layer comes first; None: the model's dtype.
+
+        The model's input check asks before it casts ``X`` (e.g. an Embedding keeps integer ids integer).
+        An integer dtype skips the checks for floats, so it is for a non-empty integer array of 2+ dims.
+        """
+        return None
+
     # -- helpers shared by all layers -----------------------------------------------------------
     def _new_grads(self) -> None:
         """Allocate a zero gradient array beside every parameter."""

@@ -207,3 +207,101 @@ def test_single_output_targets_may_be_one_dimensional():
     loss = get_loss("binary_crossentropy")
     Y = loss.prepare(np.array([0, 1, 1]), (3, 1), np.float64)
     assert Y.shape == (3, 1)
+
+
+# --- cross-entropy from probabilities at the clip (issue 10, item 12) --------------------------------
+# Without logits ŷ is clipped to [ε, 1-ε] (categorical: [ε, 1]) as Keras does; the clip's derivative is 0
+# outside, so a prediction of exactly 0 or 1 gets no gradient (it used to get about -2.5e6 = -1/(ε·size)).
+
+EPS = 1e-7
+# exact 0 and 1 and values beyond the clip, beside ordinary probabilities; the last row sits on the clip
+CLIPPED_A = np.array([[0.0, 1.0], [1.0, 0.0], [1e-9, 1 - 1e-9], [0.3, 0.8], [EPS, 1 - EPS]])
+CLIPPED_Y = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+CLIPPED_P = np.array([[0.0, 0.25, 0.75], [1.0, 0.0, 0.0], [1e-9, 0.5, 0.5 - 1e-9], [0.2, 0.3, 0.5]])
+CLIPPED_LABELS = np.array([0, 1, 0, 2])
+
+
+def clipped_case(key):
+    """(loss, predictions, targets as the loss takes them, torch's loss of a tensor of predictions)."""
+    loss = get_loss(key)
+    if key == "binary_crossentropy":
+        def theirs(a):  # Keras: clip, then the formula
+            p = torch.clamp(a, EPS, 1 - EPS)
+            y = torch.from_numpy(CLIPPED_Y)
+            return -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()
+        return loss, CLIPPED_A, CLIPPED_Y, theirs
+    y = CLIPPED_LABELS if key.startswith("sparse") else np.eye(K)[CLIPPED_LABELS]
+
+    def theirs(a):
+        return -(torch.from_numpy(np.eye(K)[CLIPPED_LABELS]) * torch.log(torch.clamp(a, EPS, 1.0))).sum(dim=1).mean()
+    return loss, CLIPPED_P, y, theirs
+
+
+@pytest.mark.parametrize("key", FUSED)
+def test_clipped_predictions_match_torch_clamp(key):
+    loss, a, y, theirs_of = clipped_case(key)
+    Y = loss.prepare(y, a.shape, np.float64)
+    ours, dA = loss.forward(a, Y), loss.backward(a, Y)
+    a_t = torch.tensor(a, requires_grad=True)
+    theirs = theirs_of(a_t)
+    theirs.backward()
+    assert_ours_vs_torch(ours, theirs.item(), f"{key} value")
+    assert_ours_vs_torch(dA, a_t.grad.numpy(), f"{key} dL/dA")
+    np.testing.assert_array_equal(dA[(a < EPS) | (a > 1 - EPS)], 0)  # not -1/(ε·size); on the clip it passes
+
+
+@pytest.mark.parametrize("key", FUSED)
+def test_clipped_predictions_gradcheck(key):
+    # steps of 1e-9 stay on the flat side of the clip for 0, 1, 1e-9 and 1 - 1e-9
+    loss, a, y, _ = clipped_case(key)
+    Y = loss.prepare(y, a.shape, np.float64)
+    dA = loss.backward(a, Y)
+    clipped = (a < EPS) | (a > 1 - EPS)
+    for i in zip(*np.nonzero(clipped)):
+        up, down = a.copy(), a.copy()
+        up[i] += 1e-9
+        down[i] -= 1e-9
+        numeric = (loss.forward(up, Y) - loss.forward(down, Y)) / 2e-9
+        assert numeric == 0 and dA[i] == 0, f"{key} at A{list(i)} = {a[i]}: ours {dA[i]} vs numeric {numeric}"
+    report = gn.gradcheck(loss, np.clip(a, 0.1, 0.9), y)  # away from the clip, as usual
+    assert report.passed(1e-6), str(report)
+
+
+def test_clipped_gradient_in_float32_is_zero_too():
+    loss = get_loss("binary_crossentropy")
+    a, y = CLIPPED_A.astype(np.float32), CLIPPED_Y.astype(np.float32)
+    dA = loss.backward(a, y)
+    assert dA.dtype == np.float32
+    np.testing.assert_array_equal(dA[:3], 0)
+    assert np.isfinite(dA).all() and np.abs(dA[:4]).max() < 10
+
+
+def test_nan_prediction_still_reaches_the_gradient():
+    loss = get_loss("binary_crossentropy")
+    dA = loss.backward(np.array([[np.nan, 0.0]]), np.array([[1.0, 1.0]]))
+    assert np.isnan(dA[0, 0]) and dA[0, 1] == 0
+
+
+def test_non_fused_bce_after_a_linear_output_matches_torch():
+    # a linear output is not fused with the cross-entropy: outputs below 0 or above 1 are clipped, get no gradient
+    model = gn.Sequential([Dense(4, activation="tanh"), Dense(2)], seed=0, dtype="float64")
+    model.compile(loss="binary_crossentropy", optimizer="sgd")
+    model.build(3)
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((N, 3)) * 3
+    y = rng.integers(0, 2, (N, 2)).astype(float)
+    a = model.forward(X, training=True)
+    assert ((a < 0) | (a > 1)).any() and ((a > 0) & (a < 1)).any()  # both sides of the clip
+    ours = model.compute_loss(a, y)
+    model.backward(a, y)
+
+    W = [torch.tensor(la.params["W"].copy(), requires_grad=True) for la in model.layers]
+    b = [torch.tensor(la.params["b"].copy(), requires_grad=True) for la in model.layers]
+    p = torch.clamp(torch.tanh(torch.from_numpy(X) @ W[0] + b[0]) @ W[1] + b[1], EPS, 1 - EPS)
+    y_t = torch.from_numpy(y)
+    theirs = -(y_t * torch.log(p) + (1 - y_t) * torch.log(1 - p)).mean()
+    theirs.backward()
+    assert_ours_vs_torch(ours, theirs.item(), "loss")
+    for k, la in enumerate(model.layers):
+        assert_ours_vs_torch(la.grads["W"], W[k].grad.numpy(), f"dW{k + 1}")
+        assert_ours_vs_torch(la.grads["b"], b[k].grad.numpy(), f"db{k + 1}")

@@ -26,12 +26,25 @@ __all__ = [
 EPS = 1e-7  # clip for probabilities when no logits are available (Keras' epsilon)
 
 
+def _clip(p, low, high):
+    """``clip(p, low, high)`` and where it lets ``p`` through (a boolean mask of p's shape).
+
+    The clip's derivative is 1 inside ``[low, high]`` and 0 outside, as in Keras and torch.clamp: a
+    prediction beyond it gets no gradient, since the clipped loss is flat there. NaN counts as inside,
+    so that it still reaches the gradient.
+    """
+    return np.clip(p, low, high), ~((p < low) | (p > high))
+
+
 class Loss:
     """Base class. ``forward`` returns a float; ``backward`` returns dL/dŷ with ŷ's shape."""
 
     key = "loss"
     formula = "L(Y, A)"
     fused_activation: str | None = None  # "softmax" or "sigmoid" when dL/dZ has a fused form
+    #: "mean": the loss of a batch is a mean over its rows, and fit/evaluate report the mean over all rows;
+    #: "sum": it is a sum over rows (half_sse), and they report the sum over all rows, whatever the batch size
+    reduction = "mean"
 
     def prepare(self, y_true: np.ndarray, pred_shape: tuple, dtype=np.float32) -> np.ndarray:
         """Return the targets as a ``dtype`` array shaped like the predictions, or raise ShapeError.
@@ -74,6 +87,7 @@ class HalfSSE(Loss):
 
     key = "half_sse"
     formula = "½ · Σ (Y - A)²"
+    reduction = "sum"
 
     def forward(self, y_pred, y_true, z=None):
         e = y_true - y_pred
@@ -114,6 +128,7 @@ class BinaryCrossEntropy(Loss):
     """``L = -mean(y·log ŷ + (1-y)·log(1-ŷ))``; fused with a sigmoid: ``dL/dZ = (ŷ - y) / size``.
 
     From logits ``Z`` the value is ``mean(max(Z,0) - Z·y + log(1 + exp(-|Z|)))``, exact for any Z.
+    From probabilities ŷ is clipped to ``[ε, 1-ε]`` first, so dL/dŷ is 0 where it was clipped (Keras).
     """
 
     key = "binary_crossentropy"
@@ -127,8 +142,9 @@ class BinaryCrossEntropy(Loss):
         return float(-np.mean(y_true * np.log(p) + (1 - y_true) * np.log(1 - p)))
 
     def backward(self, y_pred, y_true):
-        p = np.clip(y_pred, EPS, 1 - EPS)
-        return (p - y_true) / (p * (1 - p)) * y_pred.dtype.type(1.0 / y_pred.size)
+        p, inside = _clip(y_pred, EPS, 1 - EPS)
+        dp = (p - y_true) / (p * (1 - p)) * y_pred.dtype.type(1.0 / y_pred.size)
+        return np.where(inside, dp, y_pred.dtype.type(0))  # 0 where clipped: the loss is flat there
 
     def fused_backward(self, y_pred, y_true):
         return (y_pred - y_true) * y_pred.dtype.type(1.0 / y_pred.size)
@@ -137,7 +153,8 @@ class BinaryCrossEntropy(Loss):
 class CategoricalCrossEntropy(Loss):
     """``L = -(1/N)·Σ y·log ŷ`` with one-hot ``y``; fused with softmax: ``dL/dZ = (ŷ - y) / N``.
 
-    From logits: ``log ŷ = Z - logsumexp(Z)``, so the value never takes log of 0.
+    From logits: ``log ŷ = Z - logsumexp(Z)``, so the value never takes log of 0. From probabilities ŷ
+    is clipped to ``[ε, 1]`` first, so dL/dŷ is 0 where it was clipped.
     """
 
     key = "categorical_crossentropy"
@@ -158,8 +175,9 @@ class CategoricalCrossEntropy(Loss):
         return float(-np.sum(y_true * log_p) / n)
 
     def backward(self, y_pred, y_true):
-        n = y_pred.shape[0]
-        return -y_true / np.clip(y_pred, EPS, 1.0) * y_pred.dtype.type(1.0 / n)
+        p, inside = _clip(y_pred, EPS, 1.0)
+        dp = -y_true / p * y_pred.dtype.type(1.0 / y_pred.shape[0])
+        return np.where(inside, dp, y_pred.dtype.type(0))  # 0 where clipped: the loss is flat there
 
     def fused_backward(self, y_pred, y_true):
         return (y_pred - y_true) * y_pred.dtype.type(1.0 / y_pred.shape[0])

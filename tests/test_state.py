@@ -283,3 +283,51 @@ def test_adding_a_layer_after_compile_decides_the_plan_again():
     assert model._fused_last() is model.layers[0]
     model.add(Dense(3, activation="relu"))
     assert model._fused_last() is None
+
+
+# -- registration: a layer cannot keep state the model does not know of ------------------------------------------
+
+
+class Counter(gn.layers.Layer):
+    """A future layer with a buffer: it counts the training rows it has seen."""
+
+    state_names = ("seen",)
+
+    def build(self, input_shape, rng, dtype=np.float32):
+        self.add_weight("seen", np.zeros(1, dtype=dtype), trainable=False)
+        return super().build(input_shape, rng, dtype)
+
+    def forward(self, x, training=False):
+        if training:
+            self.state["seen"] += len(x)
+        return x
+
+    def backward(self, dy):
+        return dy
+
+
+class Forgetful(Counter):
+    def build(self, input_shape, rng, dtype=np.float32):
+        self.seen = np.zeros(1)  # kept outside the registry
+        return gn.layers.Layer.build(self, input_shape, rng, dtype)
+
+
+def test_a_buffer_registered_with_add_weight_is_saved_restored_and_guarded():
+    model = gn.Sequential([Dense(3), Counter(), Dense(3, activation="softmax")], seed=0, dtype="float64")
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+    X = rng.normal(size=(N, 5))
+    model.fit(X, Y, epochs=1, batch_size=16, verbose=0)
+    assert model.state_dict()["buffers"] == {"1/seen": np.array([48.0])}
+    best = model.state_dict(("params", "buffers"))
+    model.fit(X, Y, epochs=1, batch_size=16, verbose=0)
+    assert model.layers[1].state["seen"][0] == 96
+    model.load_state_dict(best)
+    assert model.layers[1].state["seen"][0] == 48
+    assert copy.deepcopy(model).layers[1].state["seen"][0] == 48
+    assert [w.shape for w in model.get_weights()] == [(5, 3), (3,), (1,), (3, 3), (3,)]
+
+
+def test_a_layer_that_declares_a_buffer_must_register_it():
+    model = gn.Sequential([Dense(3), Forgetful()], seed=0)
+    with pytest.raises(gn.ConfigError, match=r"declares buffers \['seen'\] but registered \[\]"):
+        model.build(5)

@@ -90,8 +90,12 @@ class Sequential:
             raise ShapeError(f"Cannot build the model for input shape {input_shape}: every dimension must be ≥ 1")
         self.input_shape = input_shape
         shape = input_shape
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
             shape = layer.build(shape, self.rng, self.dtype)
+            if set(layer.state) != set(layer.state_names):  # one owner: every buffer is registered
+                raise ConfigError(f"Layer {i} ({layer.display_name}) declares buffers {sorted(layer.state_names)} "
+                                  f"but registered {sorted(layer.state)}; register each with add_weight("
+                                  "name, value, trainable=False)")
         self.output_shape = shape
         self._flatten_params()
         first = next((la for la in self.layers if la.params), None)

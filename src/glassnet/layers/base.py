@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import to_numpy
+from ..errors import ConfigError
 
 __all__ = ["Layer"]
 
@@ -29,7 +30,8 @@ def _move(a, xp):
 class Layer:
     """Base class: stores no parameters, passes shapes through, has no state to save."""
 
-    #: names of arrays that are saved but not trained (e.g. batch-norm moving averages)
+    #: names of the buffers (arrays saved and restored but not trained, e.g. batch-norm moving averages)
+    #: that ``build`` registers with :meth:`add_weight`; the model checks the two agree
     state_names: tuple[str, ...] = ()
 
     @property
@@ -74,6 +76,28 @@ class Layer:
         An integer dtype skips the checks for floats, so it is for a non-empty integer array of 2+ dims.
         """
         return None
+
+    # -- registration: every array that defines where training stands ---------------------------
+    def add_weight(self, name: str, value: np.ndarray, trainable: bool = True, regularizer=None) -> np.ndarray:
+        """Register ``value`` under ``name`` (Keras' ``add_weight``) and return it.
+
+        Trainable arrays go to ``params`` (with a zero gradient in ``grads``); non-trainable ones, the
+        buffers such as BatchNormalization's moving statistics, to ``state``. The model owns both: it
+        saves, restores, copies, moves and backs them up through :meth:`Sequential.state_dict
+        <glassnet.Sequential.state_dict>`, so a layer keeps no array that defines where training stands
+        outside these two dicts. Buffers are updated in place (``moving *= m``), never rebound.
+        """
+        value = np.asarray(value)
+        if name in self.params or name in self.state:
+            raise ConfigError(f'Layer "{self.display_name}" registers the weight {name!r} twice')
+        if trainable:
+            self.params[name] = value
+            self.grads[name] = np.zeros_like(value)
+            if regularizer is not None:
+                self.regularizers[name] = regularizer
+        else:
+            self.state[name] = value
+        return value
 
     # -- helpers shared by all layers -----------------------------------------------------------
     def _new_grads(self) -> None:

@@ -67,13 +67,13 @@ class BatchNormalization(Layer):
                 f'Layer "{self.display_name}" (BatchNormalization) normalizes the last axis only (channels last); '
                 f"received axis={self.axis} for inputs of shape {(None, *input_shape)}. Use axis=-1.")
         C = input_shape[-1]
-        self.params = {}
+        self.params, self.grads, self.state = {}, {}, {}
         if self.scale:
-            self.params["gamma"] = np.ones(C, dtype=dtype)
+            self.add_weight("gamma", np.ones(C, dtype=dtype))
         if self.center:
-            self.params["beta"] = np.zeros(C, dtype=dtype)
-        self._new_grads()
-        self.state = {"moving_mean": np.zeros(C, dtype=dtype), "moving_var": np.ones(C, dtype=dtype)}
+            self.add_weight("beta", np.zeros(C, dtype=dtype))
+        self.add_weight("moving_mean", np.zeros(C, dtype=dtype), trainable=False)
+        self.add_weight("moving_var", np.ones(C, dtype=dtype), trainable=False)
         return super().build(input_shape, rng, dtype)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:

@@ -331,3 +331,35 @@ def test_a_layer_that_declares_a_buffer_must_register_it():
     model = gn.Sequential([Dense(3), Forgetful()], seed=0)
     with pytest.raises(gn.ConfigError, match=r"declares buffers \['seen'\] but registered \[\]"):
         model.build(5)
+
+
+# -- resume and restore on every kind of model -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", list(BUILDERS))
+def test_resume_is_bit_identical_for_every_kind_of_model(tmp_path, kind):
+    fit = {"batch_size": 16, "validation_split": 0.25, "verbose": 0}
+    whole, X = make(kind)
+    expected = whole.fit(X, Y, epochs=4, callbacks=[gn.callbacks.ReduceLROnPlateau(patience=1)], **fit)
+    path = tmp_path / "ckpt.glassnet"
+    first, _ = make(kind)
+    first.fit(X, Y, epochs=2, callbacks=[gn.callbacks.ModelCheckpoint(path),
+                                         gn.callbacks.ReduceLROnPlateau(patience=1)], **fit)
+    resumed, _ = make(kind)
+    got = resumed.fit(X, Y, epochs=4, resume_from=path, callbacks=[gn.callbacks.ReduceLROnPlateau(patience=1)],
+                      **fit)
+    assert got.history == expected.history
+    assert_same(resumed.state_dict(("params", "buffers")), whole.state_dict(("params", "buffers")))
+    assert_same(resumed.state_dict(("optimizer",))["optimizer"], whole.state_dict(("optimizer",))["optimizer"])
+    assert resumed.rng.bit_generator.state == whole.rng.bit_generator.state
+
+
+@pytest.mark.parametrize("kind", list(BUILDERS))
+def test_restore_best_weights_for_every_kind_of_model(kind):
+    model, X = make(kind)
+    Xv, Yv = X[:12], Y[:12]
+    es = gn.callbacks.EarlyStopping(patience=3, restore_best_weights=True)
+    history = model.fit(X[12:], Y[12:], epochs=8, batch_size=12, verbose=0, validation_data=(Xv, Yv), callbacks=[es])
+    best = history.history["val_loss"][es.best_epoch]
+    assert best == min(history.history["val_loss"])
+    assert model.evaluate(Xv, Yv)["loss"] == pytest.approx(best, rel=1e-12)

@@ -87,13 +87,14 @@ def test_learns_and_round_trips(tmp_path):
                                             "name": None}
 
 
-def test_on_a_device_equals_the_cpu():
+@pytest.mark.parametrize("ids", [IDS, IDS.astype(float)], ids=["int", "float"])
+def test_on_a_device_equals_the_cpu(ids):
     # the fake GPU of tests/test_device.py: every array on the model's device, ids included
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import fakegpu
 
     device = fakegpu.install().name
-    X, y = IDS.astype(float), np.array([0, 1])
+    X, y = ids, np.array([0, 1])
     predictions = []
     for where in ("cpu", device):
         model = gn.Sequential([Embedding(10, 3), LSTM(4), Dense(2, activation="softmax")], seed=0, device=where)
@@ -101,6 +102,102 @@ def test_on_a_device_equals_the_cpu():
         model.fit(X, y, epochs=2, verbose=0)
         predictions.append(model.predict(X))
     np.testing.assert_array_equal(predictions[0], predictions[1])
+
+
+# --- ids above 2**24 (issue 10, item 9): a float32 cast rounds them -----------------------------------
+
+
+class Spy(Embedding):
+    """An Embedding that keeps the dtype of every x it was given."""
+
+    def forward(self, x, training=False):
+        self.seen = [*getattr(self, "seen", []), x.dtype]
+        return super().forward(x, training)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_integer_ids_reach_the_layer_as_int64(dtype):
+    # they used to arrive as the model's float dtype; float ids keep their own float dtype
+    model = gn.Sequential([Spy(10, 3), LSTM(4), Dense(2, activation="softmax")], seed=0, dtype=dtype)
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd")
+    y = np.array([0, 1])
+    model.fit(IDS.astype(np.int32), y, epochs=1, verbose=0)
+    model.evaluate(IDS.tolist(), y)
+    model.predict(IDS.astype(np.uint8))
+    assert model.layers[0].seen == [np.int64] * 3
+    model.layers[0].seen = []
+    model.predict(IDS.astype(np.float64))
+    model.predict(IDS.astype(np.float32))
+    assert model.layers[0].seen == [np.float64, np.float32]
+
+
+def test_integer_and_float_ids_give_the_same_model():
+    outputs = []
+    for X in (IDS, IDS.astype(float)):
+        model = gn.Sequential([Embedding(10, 3), LSTM(4), Dense(2, activation="softmax")], seed=0)
+        model.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+        model.fit(X, np.array([0, 1]), epochs=3, batch_size=1, validation_split=0.5, verbose=0)
+        outputs.append(model.predict(X))
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+
+
+def test_gradcheck_with_integer_ids():
+    model = gn.Sequential([Embedding(10, 3), LSTM(4), Dense(2, activation="softmax")], seed=0, dtype="float64")
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd")
+    assert gn.gradcheck(model, IDS, np.array([0, 1])).passed(1e-6)
+
+
+BIG = 2**24  # float32 holds every whole number up to 2**24 = 16777216, then only even ones
+
+
+@pytest.fixture(scope="module")
+def big_model():
+    # 2**24 + 5 rows of one float32 (64 MB); row i holds i - 2**24 from row 2**24 on, zeros before
+    model = gn.Sequential([Embedding(BIG + 5, 1, embeddings_initializer="zeros")], seed=0)
+    model.compile(loss="mse", optimizer="sgd")
+    model.build(2)
+    model.layers[0].params["E"][BIG:, 0] = np.arange(5)
+    return model
+
+
+def test_ids_above_2_24_read_their_own_rows(big_model):
+    # ids 16777217 and 16777219 used to be cast to float32 and read rows 16777216 and 16777220
+    X = np.array([[BIG + 1, BIG + 3], [BIG + 4, BIG]])
+    expected = np.array([[[1.0], [3.0]], [[4.0], [0.0]]], dtype=np.float32)
+    np.testing.assert_array_equal(big_model.predict(X), expected)
+    np.testing.assert_array_equal(big_model.predict(X.astype(np.float64)), expected)  # float64 is exact to 2**53
+    assert big_model.evaluate(X, expected)["loss"] == 0.0
+
+
+def test_float32_ids_above_2_24_are_data_errors(big_model):
+    # float32 cannot tell 16777218 from a rounded 16777217: refused rather than read from a guessed row
+    X = np.array([[0, 1], [BIG + 2, 7]], dtype=np.float32)
+    with pytest.raises(gn.DataError, match=r'Layer "embedding" \(Embedding\): id x\[1, 0\] = 16777218 in row 1 is '
+                                           r"above 2\*\*24 = 16777216, beyond which float32 ids may be rounded"):
+        big_model.predict(X)
+    np.testing.assert_array_equal(big_model.predict(X[:1]), [[[0.0], [0.0]]])  # 2**24 and below are exact
+    # the last id of a 2**24 + 1 table is in range, although float32(2**24 + 1) rounds to 2**24
+    np.testing.assert_array_equal(Embedding(BIG + 1, 1).ids(np.array([[BIG, 0]], dtype=np.float32)), [[BIG, 0]])
+
+
+def test_float64_ids_above_2_53_are_data_errors():
+    layer = Embedding(2**53 + 8, 1)  # ids() reads only input_dim: no table of 2**53 rows is built
+    np.testing.assert_array_equal(layer.ids(np.array([[2.0**53, 3.0]])), [[2**53, 3]])
+    with pytest.raises(gn.DataError, match=r"id x\[0, 1\] = 9007199254740994 in row 0 is above 2\*\*53"):
+        layer.ids(np.array([[3.0, 2.0**53 + 2]]))
+    np.testing.assert_array_equal(layer.ids(np.array([[2**53 + 1]])), [[2**53 + 1]])  # integers are exact
+
+
+def test_bad_integer_inputs_keep_their_messages():
+    model = gn.Sequential([Embedding(10, 3), LSTM(4), Dense(1)], seed=0)
+    model.compile(loss="mse")
+    model.build(6)
+    with pytest.raises(gn.DataError, match=r"X is empty"):
+        model.predict(np.zeros((0, 6), dtype=np.int64))
+    with pytest.raises(gn.ShapeError, match=r"X must be at least 2-dimensional; received shape \(6,\)"):
+        model.predict(IDS[0])
+    with pytest.raises(gn.ShapeError, match=r"X has shape \(2, 5\)"):
+        model.predict(IDS[:, :5])
 
 
 def test_default_init_is_keras_random_uniform():

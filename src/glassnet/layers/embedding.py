@@ -18,8 +18,10 @@ class Embedding(Layer):
     Backward scatters ``dE[x[n, t]] += dy[n, t]`` (ids that repeat add up) and returns no input
     gradient: ids are not differentiable, so an Embedding is the first layer of its model.
 
-    Ids may come as integers or as floats holding whole numbers (a model hands its inputs over in its
-    float dtype); anything else, and any id outside ``[0, input_dim)``, is a DataError naming it.
+    Ids may come as integers or as floats holding whole numbers; anything else, and any id outside
+    ``[0, input_dim)``, is a DataError naming it. As a model's first layer it takes integer ids as int64,
+    never through a float (float32 holds whole numbers exactly only up to 2**24: 16777217 would read row
+    16777216); a float id above that limit of its dtype (2**24, or 2**53 for float64) is a DataError.
 
     Parameters
     ----------
@@ -52,6 +54,22 @@ class Embedding(Layer):
         self._new_grads()
         return super().build(input_shape, rng, dtype)
 
+    def input_dtype(self, X) -> np.dtype | None:
+        """int64 for integer ids (uint64 stays: a cast could wrap), float ids keep float32 or float64.
+
+        A float64 X is not cast to a float32 model's dtype: that would round ids above 2**24. Anything
+        else (text, ragged lists, bad shapes, empty arrays) is left to the model's usual input checks.
+        """
+        try:
+            x = X if isinstance(X, np.ndarray) else np.asarray(X)
+        except (ValueError, TypeError):
+            return None
+        if x.dtype.kind in "iu" and x.ndim >= 2 and x.size > 0:
+            return np.dtype(np.uint64 if x.dtype == np.uint64 else np.int64)
+        if x.dtype.kind == "f":
+            return np.dtype(np.float64 if x.dtype.itemsize >= 8 else np.float32)
+        return None
+
     def ids(self, x) -> np.ndarray:
         """``x`` as intp ids, after checking that each is a whole number in ``[0, input_dim)``."""
         x = x if isinstance(x, self.xp.ndarray) else np.asarray(x)  # a device array stays on its device
@@ -66,13 +84,28 @@ class Embedding(Layer):
                                 f"{x[n, t].item()!r} is not a whole number")
         elif x.dtype.kind not in "iu":
             raise DataError(f'Layer "{self.display_name}" (Embedding) takes integer ids; received dtype {x.dtype}')
-        bad = (x < 0) | (x >= self.input_dim)
+        bad = (x < 0) | (x > self.input_dim - 1)  # not x >= input_dim: float32(2**24 + 1) is 2**24
         if bad.any():
             n, t = np.argwhere(bad)[0]
             value = x[n, t].item()
             raise DataError(f'Layer "{self.display_name}" (Embedding): id x[{n}, {t}] = '
                             f"{int(value) if float(value).is_integer() else value} is not in [0, {self.input_dim})")
-        return x.astype(np.intp)
+        if x.dtype.kind == "f":
+            self._check_exact(x)
+        return x.astype(np.intp, copy=False)
+
+    def _check_exact(self, x) -> None:
+        """Refuse float ids above 2**(mantissa bits + 1): beyond it not every whole number exists, so an id
+        there may already be a rounded one (float32: 16777217 -> 16777216)."""
+        bits = np.finfo(x.dtype).nmant + 1  # 24 for float32, 53 for float64
+        if self.input_dim - 1 <= 2**bits:  # every id in range is exact
+            return
+        bad = x > 2**bits
+        if bad.any():
+            n, t = np.argwhere(bad)[0]
+            raise DataError(f'Layer "{self.display_name}" (Embedding): id x[{n}, {t}] = {int(x[n, t].item())} in row {n} '
+                            f"is above 2**{bits} = {2**bits}, beyond which {x.dtype} ids may be rounded; pass integer "
+                            "ids (e.g. X.astype(np.int64))")
 
     def forward(self, x, training: bool = False) -> np.ndarray:
         self.x = self.ids(x)  # (N, T)

@@ -21,7 +21,8 @@ from types import ModuleType
 
 import numpy as np
 
-from .errors import ConfigError
+from .checks import is_int
+from .errors import ConfigError, invalid_value
 
 __all__ = ["CPU", "DEFAULT_DTYPE", "Device", "array_module", "as_dtype", "as_strided", "default_device", "get_device",
            "make_rng", "register_device", "synchronize", "to_numpy", "xp"]
@@ -167,8 +168,6 @@ def make_rng(seed) -> np.random.Generator:
     """A ``numpy.random.Generator`` from an int seed, None (fresh entropy) or an existing Generator."""
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-        raise ConfigError(
-            f"Received an invalid value for `seed`, expected a non-negative integer or None. Received: seed={seed!r}"
-        )
+    if seed is not None and (not is_int(seed) or seed < 0):
+        raise invalid_value("seed", seed, "a non-negative integer or None")
     return np.random.default_rng(seed)

@@ -9,46 +9,21 @@ import warnings
 
 import numpy as np
 
-from .checks import check_non_negative_int, check_number, check_positive_int
+from .callback_base import Callback
+from .checks import check_bool, check_non_negative_int, check_number, check_positive_int
 from .errors import ConfigError, GlassnetWarning, invalid_value
+from .health import HealthMonitor
 
 __all__ = [
     "Callback",
     "EarlyStopping",
+    "HealthMonitor",
     "History",
     "LearningRateScheduler",
     "ModelCheckpoint",
     "ProgressBar",
     "ReduceLROnPlateau",
 ]
-
-
-class Callback:
-    """Base class; ``self.model`` is set by ``fit`` before ``on_train_begin``.
-
-    A callback whose decisions depend on earlier epochs (a patience counter, a best value) keeps that
-    state in :meth:`get_state`/:meth:`set_state`: it is reset at train start, as Keras does, so a
-    reused callback starts afresh with each ``fit``; it is saved in checkpoints (through
-    :meth:`Sequential.state_dict <glassnet.Sequential.state_dict>`) and put back when ``fit`` resumes
-    from one, so a resumed run decides exactly as an uninterrupted one.
-    """
-
-    model = None
-
-    def get_state(self) -> dict:
-        """This callback's resumable state: JSON-able values and arrays (empty: nothing to resume)."""
-        return {}
-
-    def set_state(self, state: dict) -> None:
-        """Put back what :meth:`get_state` returned."""
-        for k, v in state.items():
-            setattr(self, k, v)
-
-    def on_train_begin(self, logs: dict | None = None) -> None: ...
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None: ...
-    def on_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None: ...
-    def on_train_end(self, logs: dict | None = None) -> None: ...
 
 
 class History(Callback):
@@ -178,10 +153,8 @@ class EarlyStopping(_Monitor):
 
     def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto", restore_best_weights=False):
         super().__init__(monitor, mode, min_delta)
-        check_non_negative_int("patience", patience)
-        if not isinstance(restore_best_weights, (bool, np.bool_)):
-            raise invalid_value("restore_best_weights", restore_best_weights, "True or False")
-        self.patience, self.restore_best_weights = int(patience), bool(restore_best_weights)
+        self.patience = check_non_negative_int("patience", patience)
+        self.restore_best_weights = check_bool("restore_best_weights", restore_best_weights)
 
     def reset(self) -> None:
         super().reset()
@@ -314,11 +287,3 @@ class ModelCheckpoint(Callback):
         except ConfigError as e:
             warnings.warn(GlassnetWarning(f"ModelCheckpoint could not save the interrupted run: {e}"), stacklevel=2)
 
-
-def __getattr__(name):
-    # HealthMonitor lives in glassnet.health (which imports this module); reachable here as a callback
-    if name == "HealthMonitor":
-        from .health import HealthMonitor
-
-        return HealthMonitor
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,9 +17,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import ConfigError, invalid_value
+from .checks import check_bool
+from .errors import ConfigError
+from .layers.activations import get_activation
 from .layers.base import Layer
 from .losses import Loss
+from .model import Sequential
+from .training import check_inputs, check_targets
 
 __all__ = ["GradcheckReport", "gradcheck"]
 
@@ -131,11 +135,7 @@ def gradcheck(subject, X, y=None, *, training: bool = True, h: float = 1e-6, max
     max_checks : int or None
         At most this many elements per array are checked (a seeded sample); None checks all.
     """
-    from .model import Sequential
-
-    if not isinstance(training, (bool, np.bool_)):
-        raise invalid_value("training", training, "True or False")
-    training = bool(training)
+    training = check_bool("training", training)
     rng = np.random.default_rng(seed)
     if isinstance(subject, Sequential):
         return _check_model(subject, X, y, training, h, max_checks, rng, seed)
@@ -147,8 +147,6 @@ def gradcheck(subject, X, y=None, *, training: bool = True, h: float = 1e-6, max
 
 
 def _check_model(model, X, y, training, h, max_checks, rng, seed) -> GradcheckReport:
-    from .training import check_inputs, check_targets
-
     model._require_compiled("gradcheck()")
     m = copy.deepcopy(model).to("cpu")  # finite differences in float64 on the host, whatever the device
     m.dtype = np.dtype(np.float64)
@@ -217,8 +215,6 @@ def _check_layer(layer, X, training, h, max_checks, rng, seed) -> GradcheckRepor
 
 
 def _check_loss(loss, y_pred, y_true, h, max_checks, rng) -> GradcheckReport:
-    from .layers.activations import get_activation
-
     a = _as64(y_pred)
     y = loss.prepare(np.asarray(y_true), a.shape, np.float64)
     report = GradcheckReport(subject=f"loss {loss.key}")

@@ -25,9 +25,9 @@ import warnings
 
 import numpy as np
 
-from .callbacks import Callback
-from .data.validate import check_number
-from .errors import GlassnetWarning, invalid_value
+from .callback_base import Callback
+from .checks import check_number, check_positive_int
+from .errors import GlassnetWarning
 from .layers.activations import Activation, ReLU, Sigmoid, Tanh
 
 __all__ = ["HealthMonitor"]
@@ -74,9 +74,7 @@ class HealthMonitor(Callback):
         self.dead_fraction = _fraction("dead_fraction", dead_fraction)
         self.saturated_fraction = _fraction("saturated_fraction", saturated_fraction)
         self.saturation_margin = _fraction("saturation_margin", saturation_margin)
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise invalid_value("every", every, "a positive integer")
-        self.every = every
+        self.every = check_positive_int("every", every)
         self.events: list[dict] = []
 
     # -- setup -------------------------------------------------------------------------------------------

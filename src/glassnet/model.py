@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from .backend import as_dtype, get_device, make_rng, to_numpy
-from .checks import check_positive_int
+from .checks import check_positive_int, is_int
 from .errors import ConfigError, DivergenceError, NotBuiltError, ShapeError
 from .layers.activations import Activation
 from .layers.base import Layer
@@ -81,7 +81,7 @@ class Sequential:
         """Create every layer's parameters for inputs of ``input_shape`` (features, or a shape tuple)."""
         if self.built:
             return self
-        if isinstance(input_shape, (int, np.integer)) and not isinstance(input_shape, bool):
+        if is_int(input_shape):
             input_shape = (int(input_shape),)
         input_shape = tuple(int(d) for d in input_shape)
         if not self.layers:

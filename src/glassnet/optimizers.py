@@ -16,7 +16,7 @@ import numpy as np
 
 from . import accel
 from .backend import array_module, to_numpy
-from .checks import check_number
+from .checks import check_number, is_int
 from .errors import ConfigError, NotBuiltError, ShapeError
 from .schedules import Schedule, get_schedule
 
@@ -148,7 +148,7 @@ class Optimizer:
             raise ConfigError(f"load_state_dict: the state is of optimizer {got!r}; the model's is "
                               f"{type(self).__name__}")
         it = sd.get("iterations")
-        if isinstance(it, bool) or not isinstance(it, (int, np.integer)) or it < 0:
+        if not is_int(it) or it < 0:
             raise ConfigError(f"load_state_dict: optimizer iterations must be a non-negative integer; received {it!r}")
         lr = sd.get("learning_rate")
         if lr is not None:

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ConfigError, invalid_value
+from .checks import check_number
+from .errors import ConfigError
 
 __all__ = ["L1", "L1L2", "L2", "Regularizer", "get_regularizer"]
 
@@ -20,9 +21,7 @@ class Regularizer:
 
     def __post_init__(self):
         for name in ("l1", "l2"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float, np.floating)) or not np.isfinite(v) or v < 0:
-                raise invalid_value(name, v, "a non-negative number")
+            check_number(name, getattr(self, name), expected="a non-negative number")
 
     def __call__(self, w: np.ndarray) -> float:
         total = 0.0

@@ -37,8 +37,8 @@ except ImportError as e:  # validate_data and __sklearn_tags__ arrived in scikit
 
 from .backend import as_dtype
 from .callbacks import EarlyStopping
-from .data import check_array, check_labels, check_lengths, check_positive_int, encode_labels, train_val_split
-from .data.validate import check_number
+from .checks import check_bool, check_non_negative_int, check_number, check_positive_int, is_int
+from .data import check_array, check_labels, check_lengths, encode_labels, train_val_split
 from .errors import ConfigError, DataError, ShapeError, invalid_value
 from .layers import Dense, Dropout
 from .model import Sequential
@@ -63,19 +63,9 @@ class _Settings:
     dtype: np.dtype
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-
-def _check_bool(name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise invalid_value(name, value, "True or False")
-    return bool(value)
-
-
 def _seed(random_state) -> int:
     """The glassnet seed for ``random_state``: an int as it is; None or a RandomState draw one (sklearn's way)."""
-    if _is_int(random_state) and random_state >= 0:
+    if is_int(random_state) and random_state >= 0:
         return int(random_state)
     if random_state is None or isinstance(random_state, np.random.RandomState):
         return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
@@ -108,23 +98,22 @@ class _GlassEstimator(BaseEstimator):
     # -- checking the settings and the data -------------------------------------------------------------
     def _settings(self) -> _Settings:
         sizes = self.hidden_layer_sizes
-        sizes = (sizes,) if _is_int(sizes) else sizes
+        sizes = (sizes,) if is_int(sizes) else sizes
         try:
             hidden = tuple(sizes)
         except TypeError:
             hidden = None
-        if hidden is None or isinstance(sizes, str) or not all(_is_int(u) and u >= 1 for u in hidden):
+        if hidden is None or isinstance(sizes, str) or not all(is_int(u) and u >= 1 for u in hidden):
             raise invalid_value("hidden_layer_sizes", self.hidden_layer_sizes,
                                 "a tuple of positive integers such as (100,) or (64, 32); () for none")
         optimizer = OPTIMIZERS.get(self.optimizer.lower()) if isinstance(self.optimizer, str) else None
         if optimizer is None:
             raise invalid_value("optimizer", self.optimizer, f"one of {', '.join(sorted(OPTIMIZERS))}")
-        if self.batch_size is not None and not (_is_int(self.batch_size) and self.batch_size >= 1):
+        if self.batch_size is not None and not (is_int(self.batch_size) and self.batch_size >= 1):
             raise invalid_value("batch_size", self.batch_size, "a positive integer or None (full batch)")
-        if not _is_int(self.patience) or self.patience < 0:
-            raise invalid_value("patience", self.patience, "a non-negative integer")
-        _check_bool("warm_start", self.warm_start)
-        if _check_bool("early_stopping", self.early_stopping):
+        check_non_negative_int("patience", self.patience)
+        check_bool("warm_start", self.warm_start)
+        if check_bool("early_stopping", self.early_stopping):
             check_number("validation_fraction", self.validation_fraction, low_open=True, high=1.0)
         return _Settings(
             hidden=tuple(int(u) for u in hidden),

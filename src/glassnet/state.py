@@ -29,6 +29,7 @@ import numpy as np
 
 from .backend import array_module, to_numpy
 from .callbacks import History
+from .checks import is_int
 from .errors import ConfigError, ShapeError
 
 __all__ = ["PARTS", "WEIGHTS", "TrainingState", "apply_callback_states", "buffer_keys", "callback_states",
@@ -217,7 +218,7 @@ class TrainingState:
             v = cfg.get(key)
             if v is None and allow_none:
                 return None
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            if not is_int(v) or v < 0:
                 raise ValueError(f"{key} is {v!r}; expected a non-negative integer")
             return v
 

@@ -16,10 +16,9 @@ import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..backend import CPU, Device, get_device
-from ..errors import ConfigError, invalid_value
+from ..checks import check_positive_int
+from ..errors import ConfigError
 from .contestants import (
     BUILDERS,
     CONTESTANTS,
@@ -241,8 +240,7 @@ def run(workloads=DEFAULT, *, quick=False, repeats=None, sweep: Sweep | None = N
     """
     device = get_device(device)
     repeats = (3 if quick else 5) if repeats is None else repeats
-    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
-        raise invalid_value("repeats", repeats, "a positive integer")
+    repeats = check_positive_int("repeats", repeats)
     report = {"created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "quick": bool(quick), "repeats": int(repeats), "device": device_info(device), "environment": None,
               "settings": {"optimizer": f"Adam(lr={LR}, eps={EPS})", "dtype": "float32", "seed": SEED},

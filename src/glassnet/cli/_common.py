@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import sys
 from typing import Any
 
 import numpy as np
 
+from ..checks import check_number
 from ..data import check_labels, read_csv
-from ..errors import ConfigError, DataError, invalid_value
+from ..errors import ConfigError, DataError
 
 __all__ = [
     "add_device_option",
@@ -36,10 +36,8 @@ __all__ = [
     "fraction",
     "in_target_units",
     "model_inputs",
-    "non_negative_int",
     "numeric_target",
     "positive_float",
-    "positive_int",
     "print_json",
     "read_table",
     "scale_target",
@@ -50,34 +48,15 @@ __all__ = [
 
 
 # -- arguments ---------------------------------------------------------------------------------------
-def positive_int(flag: str, value: Any) -> int:
-    """``value`` if it is an int ≥ 1, else a ConfigError naming the option."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise invalid_value(flag, value, "a positive integer")
-    return value
-
-
-def non_negative_int(flag: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise invalid_value(flag, value, "a non-negative integer")
-    return value
-
-
+# Integer options use glassnet.checks directly (check_positive_int("--epochs", args.epochs)).
 def positive_float(flag: str, value: Any) -> float:
-    if (
-        not isinstance(value, (int, float))
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise invalid_value(flag, value, "a positive number")
-    return float(value)
+    """``value`` as a float if it is a finite number > 0, else a ConfigError naming the option."""
+    return check_number(flag, value, low_open=True, expected="a positive number")
 
 
 def fraction(flag: str, value: Any) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < 1:
-        raise invalid_value(flag, value, "a number strictly between 0 and 1")
-    return float(value)
+    """``value`` as a float if it is a number in (0, 1), else a ConfigError naming the option."""
+    return check_number(flag, value, low_open=True, high=1.0, expected="a number strictly between 0 and 1")
 
 
 def check_output_path(path: str, flag: str) -> str:

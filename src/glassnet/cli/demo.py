@@ -15,6 +15,7 @@ import sys
 import numpy as np
 
 from ..callbacks import Callback
+from ..checks import check_non_negative_int, check_positive_int
 from ..data import article
 from ..errors import ConfigError, ExportError
 from ..layers import Dense
@@ -169,8 +170,8 @@ def _show(name: str, value: np.ndarray) -> str:
 
 
 def run(args) -> int:
-    epochs = c.positive_int("--epochs", args.epochs)
-    seed = c.non_negative_int("--seed", args.seed)
+    epochs = check_positive_int("--epochs", args.epochs)
+    seed = check_non_negative_int("--seed", args.seed)
     batch_size = 1 if args.sgd else None
     try:  # before training, so a bad --out costs nothing
         os.makedirs(args.out, exist_ok=True)

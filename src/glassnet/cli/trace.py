@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from ..checks import check_positive_int
 from ..data import encode_labels, one_hot, read_csv
 from ..errors import ConfigError, DataError, GlassnetWarning
 from ..losses import CategoricalCrossEntropy, SparseCategoricalCrossEntropy
@@ -47,8 +48,8 @@ def run(args) -> int:
     from ..trace import record  # here, not at import: `glassnet --help` works in a build without the tracer
 
     model, X, y = _source(args)
-    steps = c.positive_int("--steps", args.steps)
-    batch_size = None if args.batch_size is None else c.positive_int("--batch-size", args.batch_size)
+    steps = check_positive_int("--steps", args.steps)
+    batch_size = None if args.batch_size is None else check_positive_int("--batch-size", args.batch_size)
     outputs = [(flag, path) for flag, path in (("--xlsx", args.xlsx), ("--json", args.json), ("--html", args.html))
                if path]
     for flag, path in outputs:

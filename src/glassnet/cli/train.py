@@ -16,6 +16,7 @@ import numpy as np
 
 from ..backend import get_device
 from ..callbacks import Callback, ModelCheckpoint, ProgressBar
+from ..checks import check_non_negative_int, check_positive_int
 from ..data import encode_labels, train_val_split
 from ..errors import ConfigError, DataError, invalid_value
 from ..layers import Dense
@@ -175,12 +176,12 @@ def _interrupted(args, model, rows: int, batch_size: int) -> int:
 
 def run(args) -> int:
     hidden = parse_layers(args.layers)
-    epochs = c.positive_int("--epochs", args.epochs)
-    batch_size = c.positive_int("--batch-size", args.batch_size)
+    epochs = check_positive_int("--epochs", args.epochs)
+    batch_size = check_positive_int("--batch-size", args.batch_size)
     lr = None if args.lr is None else c.positive_float("--lr", args.lr)
     split = None if args.validation_split is None else c.fraction("--validation-split", args.validation_split)
-    seed = c.non_negative_int("--seed", args.seed)
-    every = c.positive_int("--checkpoint-every", args.checkpoint_every)
+    seed = check_non_negative_int("--seed", args.seed)
+    every = check_positive_int("--checkpoint-every", args.checkpoint_every)
     if every != 1 and not args.checkpoint:
         raise ConfigError("--checkpoint-every goes with --checkpoint FILE")
     if args.checkpoint:

@@ -12,6 +12,7 @@ import sys
 
 from ..backend import get_device
 from ..callbacks import ProgressBar
+from ..checks import check_non_negative_int, check_positive_int
 from ..data import load_ucr
 from ..errors import DataError
 from ..models import tsc
@@ -65,10 +66,10 @@ def _load(path: str, flag: str, **kw):
 
 
 def run(args) -> int:
-    epochs = None if args.epochs is None else c.positive_int("--epochs", args.epochs)
-    seed = c.non_negative_int("--seed", args.seed)
-    batch_size = None if args.batch_size is None else c.positive_int("--batch-size", args.batch_size)
-    test_every = c.non_negative_int("--test-every", args.test_every)
+    epochs = None if args.epochs is None else check_positive_int("--epochs", args.epochs)
+    seed = check_non_negative_int("--seed", args.seed)
+    batch_size = None if args.batch_size is None else check_positive_int("--batch-size", args.batch_size)
+    test_every = check_non_negative_int("--test-every", args.test_every)
     get_device(args.device)  # unknown, or 'gpu' without CuPy: before reading any file
     znorm = None if args.znorm == "none" else args.znorm
     train = _load(args.train, "--train", znorm=znorm)

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from ..backend import DEFAULT_DTYPE, as_dtype
+from ..checks import check_positive_int
 from ..errors import DataError, ShapeError
-from .validate import _short_repr, check_positive_int
+from .validate import _short_repr
 
 __all__ = ["check_labels", "decode_labels", "encode_labels", "one_hot"]
 

@@ -7,14 +7,13 @@ Randomness comes only from `rng`: a ``numpy.random.Generator`` or an int seed (N
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
 from ..backend import make_rng
+from ..checks import check_number, check_positive_int, is_int
 from ..errors import invalid_value
-from .validate import check_positive_int
 
 __all__ = ["article", "blobs", "moons", "sine", "spiral", "xor"]
 
@@ -22,9 +21,7 @@ Rng = np.random.Generator | int | None
 
 
 def _non_negative(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < np.inf:
-        raise invalid_value(name, value, "a finite number >= 0")
-    return float(value)
+    return check_number(name, value, expected="a finite number >= 0")
 
 
 def article() -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +102,7 @@ def blobs(
     n = check_positive_int("n", n)
     std = _non_negative("std", std)
     rng = make_rng(rng)
-    if isinstance(centers, (numbers.Integral, np.integer)) and not isinstance(centers, bool):
+    if is_int(centers):
         k = check_positive_int("centers", centers)
         centres = rng.uniform(-10.0, 10.0, size=(k, check_positive_int("n_features", n_features)))
     else:

@@ -8,7 +8,6 @@ assumes C-contiguous, finite floating-point arrays and never checks again. Posit
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import DEFAULT_DTYPE, as_dtype, make_rng
+from ..checks import check_non_negative_int, check_number, check_positive_int, is_int
 from ..errors import ConfigError, DataError, ShapeError, invalid_value
 from .pages import PageBudget, memory_map
 
@@ -23,8 +23,8 @@ __all__ = [
     "batches",
     "check_array",
     "check_lengths",
-    "check_number",
-    "check_positive_int",
+    "check_number",  # from glassnet.checks, re-exported for code that imported it from here
+    "check_positive_int",  # likewise
     "memory_map",
     "train_val_split",
 ]
@@ -246,35 +246,6 @@ def check_lengths(X: Any, y: Any) -> None:
         raise ShapeError(f"X and y have different numbers of rows: X has {nx}, y has {ny}")
 
 
-def check_number(name: str, value: Any, *, low: float = 0.0, low_open: bool = False, high: float | None = None,
-                 high_open: bool = True, allow_none: bool = False, expected: str | None = None) -> float | None:
-    """Return `value` as a float if it is a finite number in the interval, else a Keras-style ConfigError.
-
-    The interval is ``[low, high)`` by default (``low_open``/``high_open`` choose the brackets; no ``high``
-    means unbounded); ``expected`` replaces the interval in the message ("a positive number").
-    """
-    if value is None and allow_none:
-        return None
-    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, (bool, np.bool_))
-    ok = ok and math.isfinite(value) and (value > low if low_open else value >= low)
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        if expected is None:
-            span = f"({low}" if low_open else f"[{low}"
-            span += ", inf)" if high is None else (f", {high})" if high_open else f", {high}]")
-            expected = f"a number in {span}"
-        raise invalid_value(name, value, expected)
-    return float(value)
-
-
-def check_positive_int(name: str, value: Any) -> int:
-    """Return `value` as an int if it is a positive integer (not a bool), else a Keras-style ConfigError."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise invalid_value(name, value, "a positive integer")
-    return int(value)
-
-
 def train_val_split(
     X: Any, y: Any, fraction: float, rng: np.random.Generator | int | None = None
 ) -> tuple[Any, Any, Any, Any]:
@@ -297,12 +268,7 @@ def train_val_split(
     X_train, y_train, X_val, y_val
         Views (no shuffle) or copies (shuffle); ``y_*`` are None when `y` is None.
     """
-    if (
-        isinstance(fraction, (bool, np.bool_))
-        or not isinstance(fraction, numbers.Real)
-        or not 0.0 < fraction < 1.0
-    ):
-        raise invalid_value("validation_split", fraction, "a number strictly between 0 and 1")
+    check_number("validation_split", fraction, low_open=True, high=1.0, expected="a number strictly between 0 and 1")
     if y is not None:
         check_lengths(X, y)
     n = _n_rows(X, "X")
@@ -347,18 +313,13 @@ def batches(
     >>> list(batches(5, 2))
     [slice(0, 2, None), slice(2, 4, None), slice(4, 5, None)]
     """
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise invalid_value("n", n, "a non-negative integer")
-    size = int(n) if batch_size is None else None
-    if batch_size is not None:
-        if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)):
-            raise invalid_value("batch_size", batch_size, "a positive integer or None")
-        if batch_size < 1:
-            raise invalid_value("batch_size", batch_size, "a positive integer or None")
-        size = int(batch_size)
+    n = check_non_negative_int("n", n)
+    if batch_size is not None and (not is_int(batch_size) or batch_size < 1):
+        raise invalid_value("batch_size", batch_size, "a positive integer or None")
+    size = n if batch_size is None else int(batch_size)
     # Validation happens above, at call time; the generator below only yields.
-    order = None if rng is None else make_rng(rng).permutation(int(n))
-    return _batch_iter(int(n), max(size, 1), order)
+    order = None if rng is None else make_rng(rng).permutation(n)
+    return _batch_iter(n, max(size, 1), order)
 
 
 def _batch_iter(n: int, size: int, order: np.ndarray | None) -> Iterator[slice | np.ndarray]:

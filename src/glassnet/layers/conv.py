@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import array_module, as_strided
-from ..data.validate import check_positive_int
+from ..checks import check_positive_int, is_int
 from ..errors import ShapeError, invalid_value
 from .activations import Linear
 from .base import Layer
@@ -120,10 +120,9 @@ def check_output_length(layer: Layer, input_shape, out, what: str) -> None:
 
 def int_tuple(name: str, value, rank: int, minimum: int = 1) -> tuple[int, ...]:
     """An int or a tuple of ``rank`` ints, each ≥ ``minimum``, as a tuple; else a Keras-style ConfigError."""
-    values = (value,) * rank if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    values = (value,) * rank if is_int(value) else value
     try:
-        ok = len(values) == rank and all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum for v in values)
+        ok = len(values) == rank and all(is_int(v) and v >= minimum for v in values)
     except TypeError:
         ok = False
     if not ok:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.validate import check_positive_int
+from ..checks import check_positive_int
 from ..errors import ShapeError
 from .activations import Linear
 from .kernel import KernelLayer

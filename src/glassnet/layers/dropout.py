@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import array_module
-from ..errors import invalid_value
+from ..checks import check_number
 from .base import Layer
 
 __all__ = ["Dropout"]
@@ -19,9 +19,7 @@ class Dropout(Layer):
 
     def __init__(self, rate: float, name: str | None = None) -> None:
         super().__init__(name)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) or not 0 <= rate < 1:
-            raise invalid_value("rate", rate, "a number in [0, 1)")
-        self.rate = float(rate)
+        self.rate = check_number("rate", rate, high=1.0, expected="a number in [0, 1)")
         self.rng: np.random.Generator | None = None
 
     def build(self, input_shape, rng, dtype=np.float32):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import check_number, is_int
 from ..errors import ConfigError, ShapeError, invalid_value
 from .base import Layer
 
@@ -47,13 +48,11 @@ class BatchNormalization(Layer):
     def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
                  scale: bool = True, name: str | None = None) -> None:
         super().__init__(name)
-        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        if not is_int(axis):
             raise invalid_value("axis", axis, "an integer")
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum <= 1:
-            raise invalid_value("momentum", momentum, "a number in [0, 1]")
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0:
-            raise invalid_value("epsilon", epsilon, "a positive number")
-        self.axis, self.momentum, self.epsilon = int(axis), float(momentum), float(epsilon)
+        self.axis = int(axis)
+        self.momentum = check_number("momentum", momentum, high=1.0, high_open=False, expected="a number in [0, 1]")
+        self.epsilon = check_number("epsilon", epsilon, low_open=True, expected="a positive number")
         self.center, self.scale = bool(center), bool(scale)
 
     def build(self, input_shape, rng, dtype=np.float32):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.validate import check_positive_int
+from ..checks import check_bool, check_positive_int
 from ..errors import ConfigError, ShapeError, invalid_value
 from ..initializers import get_initializer, initializer_name
 from .activations import Activation, get_activation
@@ -59,9 +59,7 @@ class _Recurrent(Layer):
                  recurrent_initializer="orthogonal", bias_initializer="zeros", name: str | None = None) -> None:
         super().__init__(name)
         self.units = check_positive_int("units", units)
-        if not isinstance(return_sequences, (bool, np.bool_)):
-            raise invalid_value("return_sequences", return_sequences, "True or False")
-        self.return_sequences = bool(return_sequences)
+        self.return_sequences = check_bool("return_sequences", return_sequences)
         self.kernel_initializer = get_initializer(kernel_initializer)
         self.recurrent_initializer = get_initializer(recurrent_initializer)
         self.bias_initializer = get_initializer(bias_initializer)

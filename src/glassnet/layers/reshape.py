@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from ..checks import is_int
 from ..errors import ConfigError, ShapeError
 from .base import Layer
 
@@ -37,9 +36,8 @@ class Reshape(Layer):
     def __init__(self, target_shape, name: str | None = None) -> None:
         super().__init__(name)
         try:
-            ok = len(target_shape) > 0 and all(
-                isinstance(d, (int, np.integer)) and not isinstance(d, bool) and (d == -1 or d >= 1)
-                for d in target_shape) and list(target_shape).count(-1) <= 1
+            ok = (len(target_shape) > 0 and all(is_int(d) and (d == -1 or d >= 1) for d in target_shape)
+                  and list(target_shape).count(-1) <= 1)
         except TypeError:
             ok = False
         if not ok:

@@ -24,8 +24,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..callbacks import Callback, ReduceLROnPlateau
+from ..checks import check_non_negative_int, check_positive_int, is_int
 from ..data.labels import check_labels, encode_labels
-from ..data.validate import check_array, check_positive_int
+from ..data.validate import check_array
 from ..errors import DataError, ShapeError, invalid_value
 from ..layers import (
     BatchNormalization,
@@ -47,7 +48,7 @@ __all__ = ["ARCHS", "PAPER_SETTINGS", "fcn", "mlp", "paper_batch_size", "resnet"
 def _input_shape(input_shape) -> tuple[int, ...]:
     if input_shape is None:
         return None
-    if isinstance(input_shape, (int, np.integer)):
+    if is_int(input_shape):
         input_shape = (int(input_shape), 1)
     shape = tuple(int(d) for d in input_shape)
     if len(shape) != 2 or min(shape) < 1:
@@ -241,8 +242,7 @@ def train(arch: str, X_train, y_train, X_test, y_test, *, epochs: int | None = N
         raise invalid_value("arch", arch, " or ".join(repr(a) for a in ARCHS))
     paper = PAPER_SETTINGS[arch]
     epochs = check_positive_int("epochs", paper["epochs"] if epochs is None else epochs)
-    if isinstance(test_every, bool) or not isinstance(test_every, int) or test_every < 0:
-        raise invalid_value("test_every", test_every, "a non-negative integer")
+    test_every = check_non_negative_int("test_every", test_every)
     X_train, X_test = _check_xy(X_train, y_train, "train"), _check_xy(X_test, y_test, "test")
     if X_test.shape[1:] != X_train.shape[1:]:
         raise ShapeError(f"X_test has series of shape {X_test.shape[1:]} (T, C) but X_train has "

@@ -7,9 +7,8 @@
 'A0·W1 + b1'
 """
 
-from .jsonio import from_json
 from .presets import PRESETS, preset
 from .recorder import SUPPORTED, check_traceable, record
-from .records import Quantity, Step, Trace
+from .records import Quantity, Step, Trace, from_json
 
 __all__ = ["PRESETS", "SUPPORTED", "Quantity", "Step", "Trace", "check_traceable", "from_json", "preset", "record"]

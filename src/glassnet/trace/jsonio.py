@@ -1,4 +1,4 @@
-"""A trace as JSON (design.md's schema) and back.
+"""A trace as JSON (design.md's schema) and back: writing, and reading to plain objects.
 
 ``{"format": "glassnet-trace", "version": 1, "preset": ..., "network": {...},
 "steps": [{"step": 1, "loss": float, "lr": float, "t": int, "rows": [int],
@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..atomic import atomic_target
 from ..errors import ExportError
-from .records import Quantity, Step, Trace
 
-__all__ = ["FORMAT", "VERSION", "from_json", "to_json", "trace_from_dict", "trace_to_dict"]
+if TYPE_CHECKING:  # annotations only: records imports this module (Trace.to_json)
+    from .records import Trace
+
+__all__ = ["FORMAT", "VERSION", "check_format", "read_json", "to_json", "trace_to_dict"]
 
 FORMAT, VERSION = "glassnet-trace", 1
 
@@ -66,41 +69,19 @@ def to_json(trace: Trace, path=None) -> str:
     return text
 
 
-def _array(value, shape, where) -> np.ndarray:
-    a = np.asarray(value, dtype=np.float64)
-    if shape is not None and list(a.shape) != list(shape):
-        if a.size == 0 and int(np.prod(shape)) == 0:
-            return a.reshape(shape)
-        raise ExportError(f"{where}: value of shape {list(a.shape)} does not match its shape {shape}")
-    return a
-
-
-def trace_from_dict(data: dict, source: str = "trace") -> Trace:
-    """Rebuild a :class:`Trace` from :func:`trace_to_dict`'s objects; values come back as float64 arrays."""
+def check_format(data, source: str = "trace") -> None:
+    """ExportError unless ``data`` (parsed JSON) says it is a trace in the format version this glassnet reads."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ExportError(f"{source} is not a glassnet trace (expected \"format\": \"{FORMAT}\")")
     if data.get("version") != VERSION:
         raise ExportError(f"{source} is trace format version {data.get('version')!r}; this glassnet reads {VERSION}")
-    try:
-        steps = []
-        for s in data["steps"]:
-            qs = [Quantity(name=q["name"], formula=q["formula"], words=q.get("words", ""),
-                           value=_array(q["value"], q.get("shape"), f"{source}, step {s['step']}, {q['name']}"),
-                           inputs=tuple(q.get("inputs", ())), kind=q.get("kind", "computed"), op=q.get("op", ""),
-                           layer=q.get("layer"), article=q.get("article"), section=q.get("section", ""),
-                           attrs=dict(q.get("attrs") or {}))
-                  for q in s["quantities"]]
-            steps.append(Step(step=int(s["step"]), loss=float(s["loss"]),
-                              params_before={k: np.asarray(v, dtype=np.float64) for k, v in s["params_before"].items()},
-                              params_after={k: np.asarray(v, dtype=np.float64) for k, v in s["params_after"].items()},
-                              quantities=qs, rows=[int(r) for r in s.get("rows", [])], lr=s.get("lr"), t=s.get("t")))
-    except (KeyError, TypeError, ValueError) as e:
-        raise ExportError(f"{source} is not a readable glassnet trace: {type(e).__name__}: {e}") from None
-    return Trace(network=dict(data.get("network") or {}), steps=steps, preset=data.get("preset"))
 
 
-def from_json(path) -> Trace:
-    """Read a trace written by :func:`to_json` (used by the HTML and R tools)."""
+def read_json(path) -> dict:
+    """The parsed contents of a trace file written by :func:`to_json` (format and version checked).
+
+    :func:`glassnet.trace.from_json` turns them back into a :class:`~glassnet.trace.Trace`.
+    """
     path = os.fspath(path)
     try:
         with open(path, encoding="utf-8") as f:
@@ -109,4 +90,5 @@ def from_json(path) -> Trace:
         raise ExportError(f"Cannot read trace {path}: {e.strerror or e}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ExportError(f"{path} is not JSON: {e}") from None
-    return trace_from_dict(data, path)
+    check_format(data, path)
+    return data

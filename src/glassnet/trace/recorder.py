@@ -51,8 +51,9 @@ import warnings
 
 import numpy as np
 
-from ..data.validate import batches, check_positive_int
-from ..errors import ConfigError, ExportError, GlassnetWarning
+from ..checks import check_bool, check_positive_int
+from ..data.validate import batches
+from ..errors import ExportError, GlassnetWarning
 from ..layers.activations import LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
 from ..layers.dense import Dense
 from ..losses import BinaryCrossEntropy, CategoricalCrossEntropy, HalfSSE, MeanSquaredError
@@ -156,8 +157,7 @@ def record(model, X, y, steps: int = 1, batch_size: int | None = None, shuffle: 
     steps = check_positive_int("steps", steps)
     if batch_size is not None:
         batch_size = check_positive_int("batch_size", batch_size)
-    if not isinstance(shuffle, bool):
-        raise ConfigError(f"Received an invalid value for `shuffle`, expected True or False. Received: shuffle={shuffle!r}")
+    shuffle = check_bool("shuffle", shuffle)
     X = check_inputs(model, X)
     check_traceable(model)  # now that the model is built
     Y = check_targets(model, X, y)

@@ -1,16 +1,22 @@
 """The trace as data: named quantities of each training step, as the engine computed them.
 
 Every exporter (text, JSON, HTML, xlsx) is a pure function of these records, so they cannot disagree
-with the engine or with each other.
+with the engine or with each other. The exporters import nothing of this module but names for their
+annotations; :class:`Trace`'s ``to_*`` methods call them, and :func:`from_json` rebuilds the records from
+what :mod:`glassnet.trace.jsonio` reads.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Quantity", "Step", "Trace"]
+from ..errors import ExportError
+from . import jsonio, text, xlsx
+
+__all__ = ["Quantity", "Step", "Trace", "from_json"]
 
 
 @dataclass
@@ -82,9 +88,7 @@ class Trace:
 
     def __str__(self) -> str:
         """The steps as readable tables (see :mod:`glassnet.trace.text`)."""
-        from .text import to_text
-
-        return to_text(self)
+        return text.to_text(self)
 
     def __repr__(self) -> str:
         return (f"Trace({self.network.get('summary', '?')}, {len(self.steps)} step(s)"
@@ -92,27 +96,59 @@ class Trace:
 
     def to_json(self, path=None) -> str:
         """The trace as JSON text (design.md's schema); also written to ``path`` when given."""
-        from .jsonio import to_json
-
-        return to_json(self, path)
+        return jsonio.to_json(self, path)
 
     def to_xlsx(self, path=None, max_cells: int = 200_000) -> bytes | None:
         """A workbook whose every computed cell is a formula (see :mod:`glassnet.trace.xlsx`).
 
         With no ``path`` the workbook's bytes are returned instead of written.
         """
-        from .xlsx import to_xlsx
-
-        return to_xlsx(self, path, max_cells=max_cells)
+        return xlsx.to_xlsx(self, path, max_cells=max_cells)
 
     def to_html(self, path=None) -> str:
         """One self-contained HTML page (see :mod:`glassnet.trace.html`)."""
-        try:
+        try:  # imported here: a build may leave the HTML page out
             from .html import to_html
         except ModuleNotFoundError as e:
             if e.name != "glassnet.trace.html":
                 raise
-            from ..errors import ExportError
-
             raise ExportError("HTML export is not available in this build (glassnet.trace.html is missing)") from None
         return to_html(self, path)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "trace") -> Trace:
+        """Rebuild a trace from :func:`~glassnet.trace.jsonio.trace_to_dict`'s objects (float64 arrays)."""
+        jsonio.check_format(data, source)
+        try:
+            steps = [_step(s, source) for s in data["steps"]]
+        except (KeyError, TypeError, ValueError) as e:
+            raise ExportError(f"{source} is not a readable glassnet trace: {type(e).__name__}: {e}") from None
+        return cls(network=dict(data.get("network") or {}), steps=steps, preset=data.get("preset"))
+
+
+def from_json(path) -> Trace:
+    """Read a trace written by :meth:`Trace.to_json` (used by the HTML and R tools)."""
+    path = os.fspath(path)
+    return Trace.from_dict(jsonio.read_json(path), path)
+
+
+def _step(s: dict, source: str) -> Step:
+    qs = [Quantity(name=q["name"], formula=q["formula"], words=q.get("words", ""),
+                   value=_array(q["value"], q.get("shape"), f"{source}, step {s['step']}, {q['name']}"),
+                   inputs=tuple(q.get("inputs", ())), kind=q.get("kind", "computed"), op=q.get("op", ""),
+                   layer=q.get("layer"), article=q.get("article"), section=q.get("section", ""),
+                   attrs=dict(q.get("attrs") or {}))
+          for q in s["quantities"]]
+    return Step(step=int(s["step"]), loss=float(s["loss"]),
+                params_before={k: np.asarray(v, dtype=np.float64) for k, v in s["params_before"].items()},
+                params_after={k: np.asarray(v, dtype=np.float64) for k, v in s["params_after"].items()},
+                quantities=qs, rows=[int(r) for r in s.get("rows", [])], lr=s.get("lr"), t=s.get("t"))
+
+
+def _array(value, shape, where) -> np.ndarray:
+    a = np.asarray(value, dtype=np.float64)
+    if shape is not None and list(a.shape) != list(shape):
+        if a.size == 0 and int(np.prod(shape)) == 0:
+            return a.reshape(shape)
+        raise ExportError(f"{where}: value of shape {list(a.shape)} does not match its shape {shape}")
+    return a

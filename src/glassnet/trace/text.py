@@ -6,9 +6,12 @@ Each quantity reads ``name = formula  [article name]  (shape)``, its meaning in 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from .records import Quantity, Step, Trace
+if TYPE_CHECKING:  # annotations only: records imports this module (str(trace))
+    from .records import Quantity, Step, Trace
 
 __all__ = ["format_matrix", "to_text"]
 

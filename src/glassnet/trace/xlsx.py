@@ -23,12 +23,16 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..atomic import atomic_target
+from ..checks import is_int
 from ..errors import ExportError
-from .records import Quantity, Trace
+
+if TYPE_CHECKING:  # annotations only: records imports this module (Trace.to_xlsx)
+    from .records import Quantity, Trace
 
 __all__ = ["COMPUTED_FILL", "INPUT_FILL", "count_cells", "to_xlsx"]
 
@@ -213,7 +217,7 @@ def to_xlsx(trace: Trace, path=None, max_cells: int = 200_000, *, cached_values:
         import xlsxwriter.exceptions
     except ModuleNotFoundError:
         raise ExportError("Writing workbooks needs XlsxWriter: pip install 'glassnet[xlsx]'") from None
-    if isinstance(max_cells, bool) or not isinstance(max_cells, int) or max_cells < 1:
+    if not is_int(max_cells) or max_cells < 1:
         raise ExportError(f"max_cells must be a positive integer; received {max_cells!r}")
     plan = _Plan(trace)
     if plan.cells() > max_cells:

@@ -363,3 +363,15 @@ def test_restore_best_weights_for_every_kind_of_model(kind):
     best = history.history["val_loss"][es.best_epoch]
     assert best == min(history.history["val_loss"])
     assert model.evaluate(Xv, Yv)["loss"] == pytest.approx(best, rel=1e-12)
+
+
+def test_a_bad_rng_state_is_refused_before_anything_changes():
+    model, X = make("dense")
+    model.build(X.shape[1:])
+    before = model.get_weights()
+    sd = model.state_dict(("params", "rng"))
+    sd["params"]["0/W"] = sd["params"]["0/W"] + 1
+    sd["rng"] = {"bit_generator": "MT19937", "state": {}}
+    with pytest.raises(gn.ConfigError, match="rng state"):
+        model.load_state_dict(sd)
+    np.testing.assert_array_equal(model.get_weights()[0], before[0])

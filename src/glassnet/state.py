@@ -146,6 +146,12 @@ def load_state_dict(model, sd: dict, strict: bool = True, exact_dtype: bool = Tr
         if model.optimizer is None:
             raise ConfigError("load_state_dict: the state holds optimizer state but the model is not compiled")
         model.optimizer.check_state_dict(opt)
+    if sd.get("rng") is not None:
+        try:  # on a scratch generator of the same kind first
+            type(model.rng.bit_generator)(0).state = sd["rng"]
+        except (TypeError, ValueError, KeyError) as e:
+            raise ConfigError(f"load_state_dict: the rng state is not a {type(model.rng.bit_generator).__name__} "
+                              f"state ({type(e).__name__}: {e})") from None
     # every check passed: copy
     for kind, mine in arrays.items():
         for key, target in mine.items():

@@ -37,9 +37,18 @@ EXPECTED_FAILED_CHECKS = {
 }
 
 
+#: settings for one check, as scikit-learn's own PER_ESTIMATOR_CHECK_PARAMS give MLPClassifier solver="lbfgs"
+PER_CHECK_PARAMS = {
+    # weights against repeated rows: both fits are full batch here (15 rows, at most 32 repeated), so they agree
+    # to rounding; float32's rounding (3e-7) is above the check's rtol=1e-7, float64's is not
+    "check_sample_weight_equivalence_on_dense_data": {"dtype": "float64"},
+}
+
+
 @parametrize_with_checks([GlassClassifier(**SMALL), GlassRegressor(**SMALL)],
                          expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS, xfail_strict=True)
 def test_sklearn_estimator_checks(estimator, check):
+    estimator.set_params(**PER_CHECK_PARAMS.get(getattr(check, "func", check).__name__, {}))
     check(estimator)
 
 
@@ -180,7 +189,8 @@ def test_warm_start_partial_fit_and_early_stopping(iris):
     clf = GlassClassifier(**SMALL, warm_start=True, random_state=0).fit(X_train, y_train)
     model = clf.model_
     clf.fit(X_train, y_train)
-    assert clf.model_ is model and clf.n_iter_ == 20 and len(clf.loss_curve_) == 20
+    # n_iter_ counts the last fit's epochs, loss_curve_ every epoch since the network was built (MLPClassifier)
+    assert clf.model_ is model and clf.n_iter_ == 10 and len(clf.loss_curve_) == 20
     clf.set_params(hidden_layer_sizes=(8,))
     with pytest.raises(ConfigError, match=r"built with hidden_layer_sizes=\(16,\); received hidden_layer_sizes=\(8,\)"):
         clf.fit(X_train, y_train)
@@ -190,7 +200,7 @@ def test_warm_start_partial_fit_and_early_stopping(iris):
     inc = GlassClassifier(**SMALL, random_state=0)
     for _ in range(3):
         inc.partial_fit(X_train[:50], y_train[:50], classes=[0, 1, 2])
-    assert inc.n_iter_ == 3 and inc.classes_.tolist() == [0, 1, 2]
+    assert inc.n_iter_ == 1 and len(inc.loss_curve_) == 3 and inc.classes_.tolist() == [0, 1, 2]
 
     stopped = GlassClassifier(**dict(SMALL, epochs=1000), early_stopping=True, patience=3, random_state=0)
     stopped.fit(X_train, y_train)
@@ -233,3 +243,109 @@ def test_bad_input_is_named():
 def test_import_glassnet_does_not_import_sklearn():
     code = "import sys, glassnet; assert 'sklearn' not in sys.modules, 'sklearn imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- sample and class weights ------------------------------------------------------------------------------------
+
+#: full batch in float64: a weighted fit and a fit on the repeated rows take the same steps
+EXACT = {"hidden_layer_sizes": (8,), "learning_rate": 0.01, "epochs": 15, "batch_size": None, "dtype": "float64"}
+
+
+@pytest.mark.parametrize("Estimator, labels", [(GlassClassifier, 2), (GlassClassifier, 3), (GlassRegressor, 0)])
+def test_weights_train_like_repeated_rows(Estimator, labels):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, 4))
+    y = rng.integers(0, labels, 30) if labels else X @ rng.normal(size=4)
+    w = rng.integers(0, 4, 30)
+    y[np.flatnonzero(w > 0)[:labels]] = np.arange(labels)  # every class keeps a positive weight
+    repeat = np.repeat(np.arange(30), w)
+    weighted = Estimator(**EXACT, random_state=0).fit(X, y, sample_weight=w)
+    repeated = Estimator(**EXACT, random_state=0).fit(X[repeat], y[repeat])
+    out = "predict_proba" if labels else "predict"
+    np.testing.assert_allclose(getattr(weighted, out)(X), getattr(repeated, out)(X), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-12)
+
+
+def test_class_weight_dict_and_balanced(iris):
+    X_train, X_test, y_train, _ = iris
+    names = np.array(["setosa", "versicolor", "virginica"])[y_train]
+    keep = np.r_[np.flatnonzero(names != "virginica"), np.flatnonzero(names == "virginica")[:10]]  # imbalanced
+    X_imb, y_imb = X_train[keep], names[keep]
+    settings = dict(SMALL, random_state=0, batch_size=16)
+    # a dict of labels is the per-row sample_weight of each row's class; absent labels weigh 1
+    by_dict = GlassClassifier(**settings, class_weight={"virginica": 4.0}).fit(X_imb, y_imb)
+    by_rows = GlassClassifier(**settings).fit(X_imb, y_imb, sample_weight=np.where(y_imb == "virginica", 4.0, 1.0))
+    np.testing.assert_array_equal(by_dict.predict_proba(X_test), by_rows.predict_proba(X_test))
+    # "balanced" is scikit-learn's n_samples / (n_classes * bincount(y)), as compute_sample_weight gives it
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    balanced = GlassClassifier(**settings, class_weight="balanced").fit(X_imb, y_imb)
+    by_rows = GlassClassifier(**settings).fit(X_imb, y_imb, sample_weight=compute_sample_weight("balanced", y_imb))
+    np.testing.assert_allclose(balanced.predict_proba(X_test), by_rows.predict_proba(X_test), rtol=1e-6)
+    # with sample_weight, and multiplying it
+    w = np.random.default_rng(0).uniform(0.5, 2.0, len(y_imb))
+    both = GlassClassifier(**settings, class_weight={"setosa": 0.5}).fit(X_imb, y_imb, sample_weight=w)
+    product = GlassClassifier(**settings).fit(X_imb, y_imb, sample_weight=w * np.where(y_imb == "setosa", 0.5, 1.0))
+    np.testing.assert_array_equal(both.predict_proba(X_test), product.predict_proba(X_test))
+
+
+def test_bad_weights_are_named():
+    X, y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20) % 2
+    with pytest.raises(ShapeError, match=r"sample_weight has 19 values for 20 rows"):
+        GlassClassifier(**SMALL).fit(X, y, sample_weight=np.ones(19))
+    with pytest.raises(DataError, match=r"sample_weight has the negative weight -1.0 at row 0"):
+        GlassRegressor(**SMALL).fit(X, y, sample_weight=np.r_[-1.0, np.ones(19)])
+    with pytest.raises(DataError, match=r"The weights leave one class only \(1\) with a positive"):
+        GlassClassifier(**SMALL).fit(X, y, sample_weight=y)
+    with pytest.raises(ConfigError, match=r"class_weight has the key 7, which is not one of the classes \[0, 1\]"):
+        GlassClassifier(**SMALL, class_weight={7: 2.0}).fit(X, y)
+    with pytest.raises(ConfigError, match=r"`class_weight`, expected None, 'balanced' or a dict"):
+        GlassClassifier(**SMALL, class_weight="balance").fit(X, y)
+    with pytest.raises(ConfigError, match=r"`class_weight\[0\]`, expected a finite number ≥ 0"):
+        GlassClassifier(**SMALL, class_weight={0: -1}).fit(X, y)
+    with pytest.raises(ConfigError, match=r"class_weight='balanced' is not supported by partial_fit"):
+        GlassClassifier(**SMALL, class_weight="balanced").partial_fit(X, y, classes=[0, 1])
+
+
+def test_partial_fit_and_early_stopping_take_weights(iris):
+    X_train, X_test, y_train, _ = iris
+    w = np.random.default_rng(0).uniform(0.5, 2.0, len(y_train))
+    a = GlassClassifier(**SMALL, random_state=0).partial_fit(X_train, y_train, classes=[0, 1, 2], sample_weight=w)
+    b = GlassClassifier(**SMALL, random_state=0).partial_fit(X_train, y_train, classes=[0, 1, 2])
+    assert not np.array_equal(a.predict_proba(X_test), b.predict_proba(X_test))
+    GlassRegressor(**SMALL, random_state=0).partial_fit(X_train, y_train.astype(float), sample_weight=w)
+    stopped = GlassClassifier(**SMALL, early_stopping=True, random_state=0).fit(X_train, y_train, sample_weight=w)
+    unweighted = GlassClassifier(**SMALL, early_stopping=True, random_state=0).fit(X_train, y_train)
+    assert len(stopped.history_["val_loss"]) == stopped.n_iter_
+    assert stopped.history_["val_loss"] != unweighted.history_["val_loss"]
+
+
+def test_n_iter_and_loss_curve_count_as_mlp_classifier_counts_them(iris):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    X_train, _, y_train, _ = iris
+    ours = GlassClassifier(**dict(SMALL, epochs=5), warm_start=True, random_state=0)
+    theirs = MLPClassifier(hidden_layer_sizes=(16,), max_iter=5, n_iter_no_change=100, warm_start=True,
+                           random_state=0)
+    for _ in range(2):
+        ours.fit(X_train, y_train)
+        with pytest.warns(ConvergenceWarning):
+            theirs.fit(X_train, y_train)
+        assert ours.n_iter_ == theirs.n_iter_ == 5  # the last fit's epochs
+        assert len(ours.loss_curve_) == len(theirs.loss_curve_)  # every epoch since the network was built
+    ours, theirs = GlassClassifier(**SMALL, random_state=0), MLPClassifier(hidden_layer_sizes=(16,), random_state=0)
+    for _ in range(3):
+        ours.partial_fit(X_train, y_train, classes=[0, 1, 2])
+        theirs.partial_fit(X_train, y_train, classes=[0, 1, 2])
+    assert ours.n_iter_ == theirs.n_iter_ == 1 and len(ours.loss_curve_) == len(theirs.loss_curve_) == 3
+
+
+@pytest.mark.parametrize("labels", [2, 3])
+def test_predict_log_proba_is_the_log_of_predict_proba(iris, labels):
+    X_train, X_test, y_train, _ = iris
+    keep = y_train < labels
+    clf = GlassClassifier(**SMALL, random_state=0).fit(X_train[keep], y_train[keep])
+    np.testing.assert_array_equal(clf.predict_log_proba(X_test), np.log(clf.predict_proba(X_test)))
+    with pytest.raises(NotFittedError):
+        GlassClassifier().predict_log_proba(X_test)

@@ -36,6 +36,16 @@ def _clip(p, low, high):
     return np.clip(p, low, high), ~((p < low) | (p > high))
 
 
+def _row_sum(a):
+    """Σ over every axis but the first: (N, ...) -> (N,)."""
+    return a.reshape(len(a), -1).sum(axis=1)
+
+
+def _row_mean(a):
+    """Mean over every axis but the first: (N, ...) -> (N,)."""
+    return a.reshape(len(a), -1).mean(axis=1)
+
+
 class Loss:
     """Base class. ``forward`` returns a float; ``backward`` returns dL/dŷ with ŷ's shape."""
 
@@ -62,16 +72,52 @@ class Loss:
         return np.ascontiguousarray(y_true)
 
     def forward(self, y_pred, y_true, z=None) -> float:
+        """The loss of predictions ``y_pred`` against ``y_true`` (from the logits ``z`` where fused)."""
         raise NotImplementedError
 
     def backward(self, y_pred, y_true) -> np.ndarray:
+        """dL/dŷ, shaped like ``y_pred``."""
         raise NotImplementedError
 
     def fused_backward(self, y_pred, y_true) -> np.ndarray:
         """dL/dZ through the fused activation (only for losses with ``fused_activation``)."""
         raise NotImplementedError
 
+    # -- sample weights ---------------------------------------------------------------------------------
+    def per_row(self, y_pred, y_true, z=None, log_sum=None) -> np.ndarray:
+        """``lᵢ``, the loss of each row, shape (N,): ``forward`` is their mean (their sum for "sum").
+
+        A loss that averages over elements averages over each row's outputs here, so ``mean(lᵢ)`` over the
+        rows is the same mean.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not give per-row losses, which sample "
+                                  "weights need")
+
+    def weighted(self, rows: np.ndarray, w: np.ndarray) -> float:
+        """The weighted loss of a batch: ``Σ wᵢ·lᵢ / Σ wᵢ``, or ``Σ wᵢ·lᵢ`` for a sum (half_sse).
+
+        A weight of 2 counts a row twice (scikit-learn's convention). A batch whose weights are all 0
+        has loss 0.
+        """
+        total = float(np.dot(w, rows))  # (N,)·(N,), in float64
+        if self.reduction == "sum":
+            return total
+        w_sum = float(w.sum())
+        return total / w_sum if w_sum > 0 else 0.0
+
+    def row_scale(self, w: np.ndarray) -> np.ndarray:
+        """Factors ``(N,)`` that turn the unweighted gradient into the weighted one, row by row.
+
+        The unweighted gradient of a mean already divides by N, so row i is scaled by ``wᵢ·N/Σw``; for a
+        sum by ``wᵢ``. All zeros when ``Σ w = 0``.
+        """
+        if self.reduction == "sum":
+            return w
+        w_sum = float(w.sum())
+        return w * (len(w) / w_sum) if w_sum > 0 else np.zeros_like(w)
+
     def get_config(self) -> dict:
+        """``{"class": name}``, as saved in model files."""
         return {"class": type(self).__name__}
 
     def __repr__(self):
@@ -96,6 +142,10 @@ class HalfSSE(Loss):
     def backward(self, y_pred, y_true):
         return y_pred - y_true
 
+    def per_row(self, y_pred, y_true, z=None, log_sum=None):
+        e = y_true - y_pred
+        return 0.5 * _row_sum(e * e)
+
 
 class MeanSquaredError(Loss):
     """``L = mean((y - ŷ)²)`` over every element; ``dL/dŷ = 2(ŷ - y) / size``."""
@@ -110,6 +160,10 @@ class MeanSquaredError(Loss):
     def backward(self, y_pred, y_true):
         return (y_pred - y_true) * y_pred.dtype.type(2.0 / y_pred.size)
 
+    def per_row(self, y_pred, y_true, z=None, log_sum=None):
+        e = y_true - y_pred
+        return _row_mean(e * e)
+
 
 class MeanAbsoluteError(Loss):
     """``L = mean(|y - ŷ|)``; ``dL/dŷ = sign(ŷ - y) / size``."""
@@ -122,6 +176,9 @@ class MeanAbsoluteError(Loss):
 
     def backward(self, y_pred, y_true):
         return np.sign(y_pred - y_true) * y_pred.dtype.type(1.0 / y_pred.size)
+
+    def per_row(self, y_pred, y_true, z=None, log_sum=None):
+        return _row_mean(np.abs(y_true - y_pred))
 
 
 class BinaryCrossEntropy(Loss):
@@ -140,6 +197,12 @@ class BinaryCrossEntropy(Loss):
             return float(np.mean(np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z)))))
         p = np.clip(y_pred, EPS, 1 - EPS)
         return float(-np.mean(y_true * np.log(p) + (1 - y_true) * np.log(1 - p)))
+
+    def per_row(self, y_pred, y_true, z=None, log_sum=None):
+        if z is not None:
+            return _row_mean(np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z))))
+        p = np.clip(y_pred, EPS, 1 - EPS)
+        return -_row_mean(y_true * np.log(p) + (1 - y_true) * np.log(1 - p))
 
     def backward(self, y_pred, y_true):
         p, inside = _clip(y_pred, EPS, 1 - EPS)
@@ -173,6 +236,16 @@ class CategoricalCrossEntropy(Loss):
         else:
             log_p = np.log(np.clip(y_pred, EPS, 1.0))
         return float(-np.sum(y_true * log_p) / n)
+
+    def per_row(self, y_pred, y_true, z=None, log_sum=None):
+        if z is not None and log_sum is not None:
+            return _row_sum(y_true * (log_sum - z))  # -Σ_k y·log A with log A = Z - log_sum
+        if z is not None:
+            zmax = z.max(axis=-1, keepdims=True)
+            log_p = z - zmax - np.log(np.exp(z - zmax).sum(axis=-1, keepdims=True))
+        else:
+            log_p = np.log(np.clip(y_pred, EPS, 1.0))
+        return -_row_sum(y_true * log_p)
 
     def backward(self, y_pred, y_true):
         p, inside = _clip(y_pred, EPS, 1.0)

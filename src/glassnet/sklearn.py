@@ -39,6 +39,7 @@ from .backend import as_dtype
 from .callbacks import EarlyStopping
 from .checks import check_bool, check_non_negative_int, check_number, check_positive_int, is_int
 from .data import check_array, check_labels, check_lengths, encode_labels, train_val_split
+from .data.weights import check_sample_weight, label_weight_table
 from .errors import ConfigError, DataError, ShapeError, invalid_value
 from .layers import Dense, Dropout
 from .model import Sequential
@@ -148,14 +149,16 @@ class _GlassEstimator(BaseEstimator):
         return Xa
 
     # -- training -------------------------------------------------------------------------------------------
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train a network on (X, y) for ``epochs`` epochs (fewer with ``early_stopping``); returns self.
 
         With ``warm_start=True`` a fitted network trains on from its weights (with a fresh optimizer).
+        ``sample_weight`` (n_samples,) weighs each row's loss: a batch's loss is ``Σ wᵢ·lᵢ / Σ wᵢ``, so a
+        weight of 2 counts a row twice and 0 drops it.
         """
-        return self._fit(X, y, partial=False)
+        return self._fit(X, y, partial=False, sample_weight=sample_weight)
 
-    def _fit(self, X, y, *, partial: bool, classes=None):
+    def _fit(self, X, y, *, partial: bool, classes=None, sample_weight=None):
         s = self._settings()
         fresh = not hasattr(self, "model_") or not (partial or self.warm_start)
         architecture = {"hidden_layer_sizes": s.hidden, "activation": self.activation, "dropout": s.dropout,
@@ -167,6 +170,7 @@ class _GlassEstimator(BaseEstimator):
             raise DataError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         Y, (units, activation, loss), learned = self._targets(y, fresh=fresh, classes=classes, dtype=s.dtype)
         check_lengths(X, Y)
+        W = self._row_weights(check_sample_weight(sample_weight, len(X)), Y, learned, partial=partial, fresh=fresh)
         optimizer = s.optimizer(learning_rate=s.learning_rate)
         if fresh:
             model = self._network(s, units, activation).build(X.shape[1])
@@ -182,22 +186,29 @@ class _GlassEstimator(BaseEstimator):
                 samples = f"{n} sample" + ("" if n == 1 else "s")
                 raise ConfigError(f"early_stopping: validation_fraction={s.validation_fraction} of {samples} leaves "
                                   "none for training or none for validation; pass more samples or another fraction")
-            X, Y, Xv, Yv = train_val_split(X, Y, s.validation_fraction, rng=model.rng)
-            validation = (Xv, Yv)
+            X, rows, Xv, val_rows = train_val_split(X, np.arange(len(X)), s.validation_fraction, rng=model.rng)
+            Y, Yv = Y[rows], Y[val_rows]
+            validation = (Xv, Yv) if W is None else (Xv, Yv, W[val_rows])
+            W = None if W is None else W[rows]
             callbacks.append(EarlyStopping("val_loss", patience=self.patience, restore_best_weights=True))
         history = model.fit(X, Y, epochs=1 if partial else s.epochs, batch_size=s.batch_size,
-                            validation_data=validation, callbacks=callbacks, verbose=self.verbose)
+                            validation_data=validation, callbacks=callbacks, verbose=self.verbose, sample_weight=W)
 
         if fresh:
-            self.model_, self.history_, self.n_iter_ = model, {}, 0
+            self.model_, self.history_ = model, {}
             self._architecture = architecture
         for k, v in learned.items():
             setattr(self, k, v)
         for k, values in history.history.items():
             self.history_.setdefault(k, []).extend(values)
         self.loss_curve_ = list(self.history_.get("loss", []))
-        self.n_iter_ += len(history.epoch)
+        self.n_iter_ = len(history.epoch)  # this fit's epochs (partial_fit: 1), as MLPClassifier counts them
         return self
+
+    def _row_weights(self, w, Y, learned, *, partial: bool, fresh: bool):
+        """The weight of each row (float64 (N,)) or None: ``sample_weight`` here; the classifier adds
+        ``class_weight``."""
+        return w
 
     def _check_architecture(self, architecture: dict) -> None:
         """warm_start and partial_fit continue a network only while the settings that shaped it stay."""
@@ -263,6 +274,10 @@ class GlassClassifier(ClassifierMixin, _GlassEstimator):
         1: a progress bar; 2: one line per epoch.
     random_state : int, RandomState or None, default None
         An int seeds initialization, shuffling, dropout and the validation split: same int, same model.
+    class_weight : None, dict or "balanced", default None
+        Weights of the classes, multiplying ``sample_weight``: a dict label → weight (absent labels weigh 1),
+        or "balanced", ``n_samples / (n_classes * bincount(y))`` (with ``sample_weight``: weighted counts),
+        computed on each ``fit``'s y. Not with ``partial_fit``: pass the weights as a dict there.
 
     Attributes
     ----------
@@ -277,10 +292,20 @@ class GlassClassifier(ClassifierMixin, _GlassEstimator):
     history_ : dict of str to list of float
         Every logged quantity per epoch: "loss", and "val_loss" with ``early_stopping``.
     n_iter_ : int
-        Epochs trained.
+        Epochs trained by the last ``fit`` (1 after ``partial_fit``), as ``MLPClassifier`` counts them.
     """
 
-    def partial_fit(self, X, y, classes=None):
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, optimizer="adam", learning_rate=1e-3,
+                 epochs=200, batch_size=32, l2=0.0, dropout=0.0, early_stopping=False, validation_fraction=0.1,
+                 patience=10, dtype="float32", device=None, warm_start=False, verbose=0, random_state=None,
+                 class_weight=None):
+        super().__init__(hidden_layer_sizes, activation, optimizer=optimizer, learning_rate=learning_rate,
+                         epochs=epochs, batch_size=batch_size, l2=l2, dropout=dropout, early_stopping=early_stopping,
+                         validation_fraction=validation_fraction, patience=patience, dtype=dtype, device=device,
+                         warm_start=warm_start, verbose=verbose, random_state=random_state)
+        self.class_weight = class_weight
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over (X, y), continuing the fitted network; ``classes`` (every label) on the first call.
 
         The optimizer's state carries over between calls; ``early_stopping`` does not apply.
@@ -288,7 +313,25 @@ class GlassClassifier(ClassifierMixin, _GlassEstimator):
         if not hasattr(self, "model_") and classes is None:
             raise ConfigError("classes must be passed on the first call to partial_fit: every label the "
                               "classifier will see, e.g. classes=np.unique(y_all)")
-        return self._fit(X, y, partial=True, classes=classes)
+        return self._fit(X, y, partial=True, classes=classes, sample_weight=sample_weight)
+
+    def _row_weights(self, w, Y, learned, *, partial: bool, fresh: bool):
+        """``sample_weight`` times ``class_weight``; DataError when the weights leave a fresh fit one class."""
+        known = learned["classes_"]
+        codes = Y if Y.ndim == 1 else Y[:, 0].astype(np.int64)  # (N,): sparse codes, or the binary 0/1 label
+        if partial and isinstance(self.class_weight, str) and self.class_weight == "balanced":
+            raise ConfigError("class_weight='balanced' is not supported by partial_fit: one batch does not "
+                              "show the classes' frequencies. Pass a dict instead, e.g. from sklearn.utils."
+                              "class_weight.compute_class_weight('balanced', classes=classes, y=y_all)")
+        table = label_weight_table(self.class_weight, codes, known, w)  # (K,) or None
+        if table is not None:
+            w = table[codes] if w is None else w * table[codes]
+        if w is not None and fresh and not partial:
+            weighed = np.unique(codes[w > 0])
+            if len(weighed) == 1:
+                raise DataError(f"The weights leave one class only ({known.tolist()[weighed[0]]!r}) with a positive "
+                                "sample_weight × class_weight; a classifier needs at least 2 classes")
+        return w
 
     def _targets(self, y, *, fresh, classes, dtype):
         y = np.asarray(y)
@@ -330,6 +373,12 @@ class GlassClassifier(ClassifierMixin, _GlassEstimator):
             return np.hstack([1.0 - a, a])  # (N, 2)
         return a / a.sum(axis=1, keepdims=True)  # (N, K); exact sums in float64
 
+    def predict_log_proba(self, X) -> np.ndarray:
+        """``log(predict_proba(X))``, shape (samples, n_classes); a probability of 0 gives -inf."""
+        proba = self.predict_proba(X)
+        with np.errstate(divide="ignore"):
+            return np.log(proba, out=proba)
+
     def predict(self, X) -> np.ndarray:
         """The most probable class of each row, as a label from ``classes_``."""
         proba = self.predict_proba(X)  # first: it raises NotFittedError before fit
@@ -359,16 +408,16 @@ class GlassRegressor(RegressorMixin, _GlassEstimator):
     ``y`` is 1-D (one target; ``predict`` returns 1-D) or 2-D (samples, targets). Targets are not scaled:
     for targets far from unit scale, wrap the regressor in
     ``TransformedTargetRegressor(regressor, transformer=StandardScaler())``.
-    Parameters and attributes are those of :class:`GlassClassifier`, with ``n_outputs_`` (the number of
-    targets) in place of ``classes_``.
+    Parameters and attributes are those of :class:`GlassClassifier` but ``class_weight``, with ``n_outputs_``
+    (the number of targets) in place of ``classes_``.
     """
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), continuing the fitted network (a new one on the first call).
 
         The optimizer's state carries over between calls; ``early_stopping`` does not apply.
         """
-        return self._fit(X, y, partial=True)
+        return self._fit(X, y, partial=True, sample_weight=sample_weight)
 
     def _targets(self, y, *, fresh, classes, dtype):
         y = check_array(y, "y", dtype=dtype, min_ndim=1, max_ndim=2)

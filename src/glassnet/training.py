@@ -23,12 +23,14 @@ from .callbacks import Callback, EpochLogger, ModelCheckpoint, ProgressBar
 from .checks import check_positive_int, is_int
 from .data.pages import PageBudget
 from .data.validate import check_array, check_lengths, train_val_split
+from .data.weights import check_sample_weight, class_weight_rows, require_positive
 from .errors import ConfigError, DivergenceError, ModelFileError, ShapeError, invalid_value
 from .losses import SparseCategoricalCrossEntropy
 from .serialize import model_from_file, read_model_file
 from .state import TrainingState, callback_states
 
-__all__ = ["TrainingState", "check_inputs", "check_targets", "evaluate_prepared", "fit", "predict_prepared"]
+__all__ = ["TrainingState", "check_inputs", "check_targets", "check_weights", "evaluate_prepared", "fit",
+           "predict_prepared"]
 
 
 def check_inputs(model, X) -> np.ndarray:
@@ -67,6 +69,13 @@ def check_targets(model, X, y, expand: bool = True) -> np.ndarray:
     if sparse and not expand:
         return model.loss.codes(y, pred_shape)
     return model.loss.prepare(y, pred_shape, model.dtype)
+
+
+def check_weights(sample_weight, X, name: str = "sample_weight") -> np.ndarray | None:
+    """``sample_weight`` as float64 (N,) for the rows of X, not all zero; None stays None."""
+    w = check_sample_weight(sample_weight, len(X), name)
+    require_positive(w, name)
+    return w
 
 
 def batch_targets(model, Y: np.ndarray) -> np.ndarray:
@@ -164,7 +173,7 @@ class _Interrupt:
 
 
 def fit(model, X, y, *, epochs, batch_size, shuffle, validation_data, validation_split, callbacks, verbose,
-        initial_epoch=0, resume_from=None, health=False):
+        initial_epoch=0, resume_from=None, health=False, sample_weight=None, class_weight=None):
     """The loop behind :meth:`Sequential.fit`: prepare the data, make the callback list, run the epochs."""
     model._require_compiled("fit()")
     check_positive_int("epochs", epochs)
@@ -183,7 +192,7 @@ def fit(model, X, y, *, epochs, batch_size, shuffle, validation_data, validation
         saved = _load_checkpoint(model, resume_from)
         if not model.built and saved.built:  # so that X is checked against the checkpoint's input shape
             model.build(saved.input_shape)
-    data = _prepare_data(model, X, y, validation_data, validation_split)
+    data = _prepare_data(model, X, y, validation_data, validation_split, sample_weight, class_weight)
     n = len(data.X)
     shuffled = bool(shuffle) and batch_size is not None and batch_size < n
     if saved is not None:
@@ -225,29 +234,41 @@ def fit(model, X, y, *, epochs, batch_size, shuffle, validation_data, validation
 
 
 class _Data:
-    """A fit's checked arrays: training X and Y (sparse labels as codes), validation Xv and Yv (or None)."""
+    """A fit's checked arrays: training X and Y (sparse labels as codes), validation Xv and Yv (or None),
+    and the rows' weights W and Wv (float64, or None without weights)."""
 
-    def __init__(self, X, Y, Xv, Yv):
-        self.X, self.Y, self.Xv, self.Yv = X, Y, Xv, Yv
+    def __init__(self, X, Y, Xv, Yv, W=None, Wv=None):
+        self.X, self.Y, self.Xv, self.Yv, self.W, self.Wv = X, Y, Xv, Yv, W, Wv
         self.pages = PageBudget(X)
 
 
-def _prepare_data(model, X, y, validation_data, validation_split) -> _Data:
+def _prepare_data(model, X, y, validation_data, validation_split, sample_weight=None, class_weight=None) -> _Data:
     X = check_inputs(model, X)
     Y = check_targets(model, X, y, expand=False)  # sparse labels stay codes; each batch is expanded
+    W = check_sample_weight(sample_weight, len(X))
+    Wv = None
     if validation_split and validation_data is not None:
         raise ConfigError("Pass either validation_data or validation_split, not both")
     if validation_split:
-        X, Y, Xv, Yv = train_val_split(X, Y, validation_split)
+        X, Y, Xv, Yv = train_val_split(X, Y, validation_split)  # the last rows, as in Keras
+        if W is not None:
+            W, Wv = W[:len(X)], W[len(X):]
+            require_positive(Wv, "sample_weight of the validation rows (the last validation_split of the rows)")
         Yv = batch_targets(model, Yv)
     elif validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ConfigError("validation_data must be a tuple (X_val, y_val)")
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ConfigError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, sample_weight_val)")
         Xv = check_inputs(model, validation_data[0])
         Yv = check_targets(model, Xv, validation_data[1])
+        if len(validation_data) == 3:
+            Wv = check_weights(validation_data[2], Xv, "sample_weight of validation_data")
     else:
         Xv = Yv = None
-    return _Data(X, Y, Xv, Yv)
+    if class_weight is not None:  # training rows only, as in Keras
+        by_class = class_weight_rows(class_weight, Y, model.output_shape[-1])
+        W = by_class if W is None else W * by_class
+    require_positive(W, "sample_weight" if class_weight is None else "the weight (sample_weight × class_weight)")
+    return _Data(X, Y, Xv, Yv, W, Wv)
 
 
 def _callback_list(model, callbacks, history, health, verbose, params) -> list[Callback]:
@@ -279,13 +300,14 @@ def _callback_list(model, callbacks, history, health, verbose, params) -> list[C
     return cbs
 
 
-def _loss_total(model, loss: float, rows: int) -> float:
-    """A batch's share of the epoch's reported loss: the batch mean times its rows, or, for a loss that is a
-    sum over rows (half_sse), the batch's sum itself, so the epoch reports the sum over all rows."""
+def _loss_total(model, loss: float, rows: float) -> float:
+    """A batch's share of the epoch's reported loss: the batch mean times its rows (with weights: times Σ wᵢ,
+    so that the epoch's loss is Σ wᵢ·lᵢ / Σ wᵢ over all rows), or, for a loss that is a sum over rows
+    (half_sse), the batch's sum itself, so the epoch reports the sum over all rows."""
     return loss if model.loss.reduction == "sum" else loss * rows
 
 
-def _epoch_loss(model, total: float, n: int) -> float:
+def _epoch_loss(model, total: float, n: float) -> float:
     return total if model.loss.reduction == "sum" else total / n
 
 
@@ -298,14 +320,19 @@ def _run_epoch(model, data: _Data, state: TrainingState, cbs, batch_size, shuffl
         state.totals = dict.fromkeys(["loss"] + [name for name, _ in model.metrics], 0.0)
         state.shuffled = shuffled
         state.order = model.rng.permutation(n) if shuffled else None
-    totals, pages, Y = state.totals, data.pages, data.Y
+    totals, pages, Y, W = state.totals, data.pages, data.Y, data.W
     batch_cbs = [cb for cb in cbs if type(cb).on_batch_end is not Callback.on_batch_end]
     for idx in _batch_indices(n, batch_size, state.order, state.batch):
         xb, yb = pages.rows(idx), batch_targets(model, Y[idx])
         xb, yb = model.to_device(xb), model.to_device(yb)  # no copy on the CPU
-        loss, a = model.train_step(xb, yb)
         m = len(xb)
-        totals["loss"] += _loss_total(model, loss, m)
+        if W is None:
+            loss, a = model.train_step(xb, yb)
+            totals["loss"] += _loss_total(model, loss, m)
+        else:
+            wb = W[idx]  # (m,) float64, on the host
+            loss, a = model.train_step(xb, yb, sample_weight=wb)
+            totals["loss"] += _loss_total(model, loss, float(wb.sum()))
         for name, f in model.metrics:
             totals[name] += f(a, yb) * m
         b, state.batch = state.batch, state.batch + 1
@@ -318,9 +345,11 @@ def _run_epoch(model, data: _Data, state: TrainingState, cbs, batch_size, shuffl
     pages.drop()  # the epoch's pass over X is over: release the file's pages before validation
     if model._non_finite_state():
         model._diverged(float("nan"))
-    logs = {k: (_epoch_loss(model, v, n) if k == "loss" else v / n) for k, v in totals.items()}
+    rows = n if W is None else float(W.sum())  # the loss's denominator: Σ wᵢ over every training row
+    logs = {k: (_epoch_loss(model, v, rows) if k == "loss" else v / n) for k, v in totals.items()}
     if data.Xv is not None:
-        logs |= {f"val_{k}": v for k, v in evaluate_prepared(model, data.Xv, data.Yv, batch_size).items()}
+        val = evaluate_prepared(model, data.Xv, data.Yv, batch_size, data.Wv)
+        logs |= {f"val_{k}": v for k, v in val.items()}
     state.epoch, state.batch, state.order, state.totals, state.logs = epoch + 1, 0, None, {}, logs
     for cb in cbs:
         cb.on_epoch_end(epoch, logs)
@@ -328,22 +357,33 @@ def _run_epoch(model, data: _Data, state: TrainingState, cbs, batch_size, shuffl
     return True
 
 
-def evaluate_prepared(model, X, Y, batch_size=None) -> dict[str, float]:
-    """Loss and metrics over checked inputs X and prepared targets Y, in inference mode."""
+def evaluate_prepared(model, X, Y, batch_size=None, W=None) -> dict[str, float]:
+    """Loss and metrics over checked inputs X and prepared targets Y, in inference mode.
+
+    With weights ``W`` (float64, (N,)) the loss is ``Σ wᵢ·lᵢ / Σ wᵢ`` (half_sse: ``Σ wᵢ·lᵢ``); metrics stay
+    unweighted, as Keras' ``metrics`` are.
+    """
     totals: dict[str, float] = {}
     for s in PageBudget(X).slices(batch_size):
-        a = model.forward(model.to_device(X[s]), training=False)
-        y = model.to_device(Y[s])
-        n = a.shape[0]
-        totals["loss"] = totals.get("loss", 0.0) + _loss_total(model, model.compute_loss(a, y), n)
-        for name, f in model.metrics:
-            totals[name] = totals.get(name, 0.0) + f(a, y) * n
-    return {k: (_epoch_loss(model, v, len(X)) if k == "loss" else v / len(X)) for k, v in totals.items()}
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a non-finite loss says it all
+            a = model.forward(model.to_device(X[s]), training=False)
+            y = model.to_device(Y[s])
+            n = a.shape[0]
+            if W is None:
+                loss = _loss_total(model, model.compute_loss(a, y), n)
+            else:
+                loss = _loss_total(model, model.compute_loss(a, y, sample_weight=W[s]), float(W[s].sum()))
+            totals["loss"] = totals.get("loss", 0.0) + loss
+            for name, f in model.metrics:
+                totals[name] = totals.get(name, 0.0) + f(a, y) * n
+    rows = len(X) if W is None else float(W.sum())
+    return {k: (_epoch_loss(model, v, rows) if k == "loss" else v / len(X)) for k, v in totals.items()}
 
 
 def predict_prepared(model, X, batch_size=None) -> np.ndarray:
     """The model's outputs for checked inputs X, batch by batch, in inference mode."""
     out = []
     for s in PageBudget(X).slices(batch_size):
-        out.append(np.array(to_numpy(model.forward(model.to_device(X[s]), training=False))))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # inf/NaN outputs speak for themselves
+            out.append(np.array(to_numpy(model.forward(model.to_device(X[s]), training=False))))
     return out[0] if len(out) == 1 else np.concatenate(out)

@@ -86,7 +86,10 @@ def test_demo_sgd_runs_one_sample_at_a_time_in_order(capsys, tmp_path, no_trace)
     np.testing.assert_allclose(np.array(d["final_weights"]["b2"]), theirs["b2"][0], rtol=0, atol=1e-13)
 
 
-def test_demo_text_logs_every_100_epochs_then_weights_and_predictions(capsys, tmp_path, no_trace):
+def test_demo_text_logs_every_100_epochs_then_weights_and_predictions(capsys, tmp_path, no_trace, monkeypatch):
+    from glassnet.callbacks import ProgressBar
+
+    monkeypatch.setattr(ProgressBar, "is_terminal", staticmethod(lambda stream: True))  # as on a terminal
     assert main(["demo", "--epochs", "250", "--out", str(tmp_path)]) == 0
     out, err = capsys.readouterr()
     logs = [line for line in out.splitlines() if line.startswith("epoch")]
@@ -187,3 +190,31 @@ def test_plot_decision_boundary(tmp_path, outputs):
     assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ShapeError, match="2 input features"):
         plots.plot_decision_boundary(model, np.zeros((4, 3)), [0, 1, 0, 1], tmp_path / "c.png")
+
+
+def test_demo_redirected_log_has_no_bar_and_one_line_per_logged_epoch(tmp_path):
+    # `glassnet demo --out DIR > log 2>&1`: stdout and stderr are a file, not a terminal
+    import os
+    import subprocess
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = dict(os.environ, PYTHONPATH=src + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    log = tmp_path / "log"
+    with open(log, "w") as f:
+        rc = subprocess.run([sys.executable, "-m", "glassnet.cli.main", "demo", "--out", str(tmp_path / "out"),
+                             "--epochs", "300"], stdout=f, stderr=subprocess.STDOUT, env=env, timeout=300,
+                            check=False).returncode
+    text = log.read_text()
+    assert rc == 0, text
+    assert "\r" not in text and "%|" not in text  # no tqdm bar, finished or not
+    epochs = [line.split()[1] for line in text.splitlines() if line.startswith("epoch ")]
+    assert epochs == ["100", "200", "300"]  # one line per logged epoch, each once
+    assert "predictions (output after training)" in text
+
+
+def test_demo_quiet_prints_results_only(capsys, tmp_path, no_trace):
+    assert main(["demo", "--out", str(tmp_path), "--epochs", "200", "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert "epoch " not in out and "The seed tutorial's network" not in out and "%|" not in err
+    assert "final weights:" in out and "predictions (output after training)" in out

@@ -41,7 +41,28 @@ def test_a_wrong_gradient_fails_with_status_1(capsys, monkeypatch):
     assert main(["gradcheck"]) == 1
     out = capsys.readouterr().out
     failed = [line for line in out.splitlines() if line.endswith("FAIL")]
-    assert failed and all("tanh" in line.lower() for line in failed)
+    # the tanh rows, and SimpleRNN, whose default activation is a Tanh layer
+    assert failed and all("tanh" in line.lower() or line.startswith("SimpleRNN") for line in failed)
     assert "FAILED" in out.splitlines()[-1]
     assert main(["gradcheck", "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["passed"] is False
+
+
+def test_gradcheck_covers_every_layer_kind_and_stays_fast(capsys):
+    import time
+
+    start = time.perf_counter()
+    assert main(["gradcheck", "--json"]) == 0
+    seconds = time.perf_counter() - start
+    rows = json.loads(capsys.readouterr().out)["checks"]
+    arrays = {}
+    for r in rows:
+        arrays.setdefault(r["subject"].split("(")[0], set()).add(r["array"])
+    for kind in ("Conv1D", "Conv2D", "SimpleRNN", "LSTM", "GRU"):
+        assert arrays[kind] >= {"W", "b", "x"}, kind
+    assert arrays["LSTM"] >= {"U"} and arrays["BatchNormalization"] == {"gamma", "beta", "x"}
+    for kind in ("MaxPool1D", "MaxPool2D", "AveragePool1D", "AveragePool2D", "GlobalAveragePooling1D",
+                 "GlobalAveragePooling2D"):
+        assert arrays[kind] == {"x"}, kind
+    assert arrays["Embedding"] == {"E"}  # integer ids have no gradient
+    print(f"glassnet gradcheck took {seconds:.2f} s")  # reported, not asserted (README: a few seconds)

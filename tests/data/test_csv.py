@@ -196,3 +196,32 @@ def test_random_text_reads_or_raises_data_error(tmp_path, content, target):
     path = tmp_path / "fuzz.csv"
     path.write_bytes(content.encode("utf-8", "surrogatepass"))
     _read_or_data_error(path, target)
+
+
+# --- choosing columns: features by name, ignored columns, text columns ----------------------------------
+
+
+def test_features_by_name_in_their_order_other_columns_unread(write):
+    path = write("name,x2,note,x1,y\np1,2,hello,1,a\np2,4,,3,b\n")
+    t = read_csv(path, "y", features=["x1", "x2"], text=["name"])
+    assert t.feature_names == ["x1", "x2"]
+    np.testing.assert_array_equal(t.X, [[1, 2], [3, 4]])  # the model's order, whatever the file's
+    assert t.text["name"].tolist() == ["p1", "p2"] and t.y.tolist() == ["a", "b"]  # 'note' never read
+    with pytest.raises(DataError, match=r"has no column 'x3' feature; columns: \['name'"):
+        read_csv(path, features=["x1", "x3"])
+    t = read_csv(write("x1\n5\n"), features=["x1"])
+    assert t.X.tolist() == [[5.0]]
+
+
+def test_ignore_and_text_columns_are_no_features(write):
+    path = write("id,x1,x2,y\n7,1,2,0\n8,3,4,1\n")
+    t = read_csv(path, "y", ignore=["id"])
+    assert t.feature_names == ["x1", "x2"] and t.text == {}
+    t = read_csv(path, "y", text=["id"])
+    assert t.feature_names == ["x1", "x2"] and t.text["id"].tolist() == ["7", "8"]
+    with pytest.raises(DataError, match="has no column 'ID' to ignore"):
+        read_csv(path, "y", ignore=["ID"])
+    with pytest.raises(DataError, match="has no feature columns: its columns .* are all the target, ignored"):
+        read_csv(path, "y", ignore=["x1", "x2"], text=["id"])
+    # a text id column is no error when it is not a feature
+    assert read_csv(write("name,x\np1,1\n"), text=["name"]).X.tolist() == [[1.0]]

@@ -216,8 +216,8 @@ def _compiled(layers, loss="mse", optimizer="sgd"):
 
 
 @pytest.mark.parametrize("model, words", [
-    (lambda: _compiled([gn.layers.Dense(3), gn.layers.Dropout(0.5), gn.layers.Dense(1)]), "layer 1 (dropout, a Dropout)"),
-    (lambda: _compiled([gn.layers.Dense(3), gn.layers.ReLU(), gn.layers.Dense(1)]), "layer 1 (relu, a ReLU)"),
+    (lambda: _compiled([gn.layers.Dense(3), gn.layers.Dropout(0.5), gn.layers.Dense(1)]), "layer 1 (dropout, Dropout)"),
+    (lambda: _compiled([gn.layers.Dense(3), gn.layers.ReLU(), gn.layers.Dense(1)]), "layer 1 (relu, ReLU)"),
     (lambda: _compiled([gn.layers.Dense(3, activation="elu"), gn.layers.Dense(1)]), "activation ELU"),
     (lambda: _compiled([gn.layers.Dense(1)], optimizer="rmsprop"), "optimizer RMSProp"),
     (lambda: _compiled([gn.layers.Dense(1)], optimizer="adamw"), "optimizer AdamW"),

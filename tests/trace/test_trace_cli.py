@@ -96,7 +96,7 @@ def files(tmp_path):
      "--seed picks a preset's starting weights"),
     (["trace", "--preset", "article", "--xlsx", "{d}/nowhere/t.xlsx"], "the directory"),
     (["trace", "--model", "{d}/dropout.glassnet", "--data", "{d}/d.csv", "--target", "y"],
-     "ExportError: Cannot trace layer 1 (dropout, a Dropout)"),
+     "ExportError: Cannot trace layer 1 (dropout, Dropout)"),
     (["trace", "--model", "{d}/missing.glassnet", "--data", "{d}/d.csv", "--target", "y"], "no such model file"),
     (["trace", "--model", "{d}/dropout.glassnet", "--data", "{d}/missing.csv", "--target", "y"], "cannot read"),
     (["trace", "--model", "{d}/dropout.glassnet", "--data", "{d}/d.csv", "--target", "z"], "has no column 'z'"),

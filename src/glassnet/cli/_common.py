@@ -6,9 +6,16 @@ to treat new rows as the training rows were treated::
     task            "classification" or "regression"
     target          the target column's name
     features        the feature columns' names, in the order the model reads them
+    classes         classification: the labels; output unit i is classes[i]
+
+The scaling lives in the model itself: a first ``Normalization`` layer adapted on the training rows and,
+for regression, a last ``Normalization(invert=True)`` that puts predictions in the target's units, so
+``gn.load(file).predict(raw_rows)`` is what ``glassnet predict`` prints. Files written before that (and
+training checkpoints, for the target) keep the scaling here instead, which ``predict`` and ``evaluate``
+still apply::
+
     feature_mean    per feature, subtracted before the model sees it (training rows' mean)
     feature_std     per feature, divided by after that (training rows' std; 1 for a constant column)
-    classes         classification: the labels; output unit i is classes[i]
     target_mean     regression: the model predicts (y - target_mean) / target_std
     target_std
 """
@@ -28,6 +35,7 @@ from ..data import check_labels, read_csv
 from ..errors import ConfigError, DataError
 
 __all__ = [
+    "add_column_options",
     "add_device_option",
     "as_labels",
     "check_output_path",
@@ -37,8 +45,10 @@ __all__ = [
     "in_target_units",
     "model_inputs",
     "numeric_target",
+    "parse_columns",
     "positive_float",
     "print_json",
+    "read_model_rows",
     "read_table",
     "scale_target",
     "standardize",
@@ -79,15 +89,32 @@ def add_device_option(parser) -> None:
     )
 
 
+def add_column_options(parser, id_help: str) -> None:
+    """``--ignore COL[,COL]`` and ``--id COL``: columns of the CSV file that are no features."""
+    parser.add_argument("--ignore", default="", metavar="COL[,COL]",
+                        help="columns to leave out (never features), comma-separated")
+    parser.add_argument("--id", default=None, metavar="COL", help=id_help)
+
+
+def parse_columns(args, target: str | None = None) -> tuple[list[str], str | None]:
+    """(--ignore's column names, --id's) from ``args``; naming the target is a ConfigError."""
+    ignored = [c.strip() for c in (args.ignore or "").split(",") if c.strip()]
+    for flag, names in (("--ignore", ignored), ("--id", [args.id] if args.id else [])):
+        if target is not None and target in names:
+            raise ConfigError(f"{flag} {target}: that is the target column (--target); it cannot be left out")
+    return ignored, (args.id.strip() if args.id else None)
+
+
 # -- CSV input ---------------------------------------------------------------------------------------
 def _os_error(path: str, e: OSError) -> DataError:
     return DataError(f"cannot read {path}: {e.strerror or e}")
 
 
-def read_table(path: str, target: str | None):
-    """:func:`glassnet.data.read_csv`, with a missing or unreadable file as a DataError too."""
+def read_table(path: str, target: str | None, **columns):
+    """:func:`glassnet.data.read_csv` (``columns``: its ``features``, ``ignore``, ``text``), with a missing
+    or unreadable file as a DataError too."""
     try:
-        return read_csv(path, target)
+        return read_csv(path, target, **columns)
     except OSError as e:
         raise _os_error(path, e) from None
 
@@ -142,8 +169,33 @@ def standardize(X: np.ndarray, meta: dict, dtype) -> np.ndarray:
     return ((X - mean) / std).astype(dtype)
 
 
+def read_model_rows(model, path: str, target: str | None = None, ignore=(), id_column: str | None = None):
+    """(inputs for ``model``, the table) from the rows of ``path``.
+
+    A model trained by ``glassnet train`` reads exactly its feature columns, found by name and put in
+    its order; every other column is left unread whatever it holds (a missing one is a DataError naming
+    it and the file; one named by ``ignore`` is a ConfigError). A model without feature names (saved
+    from Python) reads every column but the target, ``ignore`` and ``id_column``, in file order.
+    Old model files that keep their scaling in the metadata get it applied here.
+    """
+    features = model.metadata.get("features") or None
+    columns = csv_columns(path)
+    if features:
+        missing = [f for f in features if f not in columns]
+        if missing and columns:
+            raise DataError(f"{path} lacks column(s) the model was trained on: {', '.join(missing)}; "
+                            f"expected {features}, received {columns}")
+        wrongly = [f for f in features if f in ignore or f == id_column]
+        if wrongly:
+            raise ConfigError(f"the model reads column {wrongly[0]!r} (a feature it was trained on); "
+                              "it cannot be left out with --ignore or --id")
+    text = [id_column] if id_column else []
+    table = read_table(path, target, features=features, ignore=() if features else ignore, text=text)
+    return standardize(table.X, model.metadata, model.dtype), table
+
+
 def model_inputs(model, table) -> np.ndarray:
-    """The table's feature columns in the model's order, standardized as in training.
+    """The table's feature columns in the model's order, standardized as in training (old model files).
 
     Columns the model was not trained on are ignored; a missing one is a DataError naming it.
     A model without metadata (saved from Python) reads every feature column as it is.

@@ -55,7 +55,8 @@ def run(args) -> int:
         except ImportError as e:
             raise ConfigError("--plot needs matplotlib: pip install 'glassnet[plot]'") from e
     report = bench.run(names, quick=args.quick, repeats=args.repeats, device=args.device,
-                       log=lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True))
+                       log=(lambda msg: None) if args.quiet else
+                       lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True))
     table = bench.to_markdown(report)
     print(table)
     if args.json:

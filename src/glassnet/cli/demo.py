@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from ..callbacks import Callback
+from ..callbacks import Callback, ProgressBar
 from ..checks import check_non_negative_int, check_positive_int
 from ..data import article
 from ..errors import ConfigError, ExportError
@@ -85,12 +85,17 @@ def named_weights(model) -> dict[str, np.ndarray]:
 
 
 class ErrorLog(Callback):
-    """Measures the error after every epoch; optionally shows it on a progress bar and logs it every 100."""
+    """Measures the error after every epoch; optionally shows it (``show``) and logs it every 100 epochs.
+
+    On a terminal the progress is a tqdm bar on stderr with the log lines above it; when stderr is no
+    terminal (``glassnet demo > log 2>&1``) there is no bar and no ``\\r``, only the log lines.
+    """
 
     def __init__(self, X: np.ndarray, y: np.ndarray, show: bool) -> None:
         self.X, self.y, self.show = X, y, show
         self.loss: list[float] = []
         self.mean_abs: list[float] = []
+        self.bar = None
 
     def measure(self, model) -> None:
         E = self.y - model.forward(self.X, training=False)  # (3, 1)
@@ -98,7 +103,7 @@ class ErrorLog(Callback):
         self.mean_abs.append(float(np.mean(np.abs(E))))
 
     def on_train_begin(self, logs=None):
-        if self.show:
+        if self.show and ProgressBar.is_terminal(sys.stderr):
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=self.params["epochs"], unit="epoch", file=sys.stderr, dynamic_ncols=True)
@@ -107,17 +112,20 @@ class ErrorLog(Callback):
         self.measure(self.model)
         if not self.show:
             return
-        self.bar.update(1)
-        self.bar.set_postfix(error=f"{self.loss[-1]:.6f}", refresh=False)
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(error=f"{self.loss[-1]:.6f}", refresh=False)
         if (epoch + 1) % LOG_EVERY == 0:
-            self.bar.write(
-                f"epoch {epoch + 1:>5}  error ½·ΣE² = {self.loss[-1]:.6f}  mean|E| = {self.mean_abs[-1]:.6f}",
-                file=sys.stdout,
-            )
+            line = f"epoch {epoch + 1:>5}  error ½·ΣE² = {self.loss[-1]:.6f}  mean|E| = {self.mean_abs[-1]:.6f}"
+            if self.bar is not None:
+                self.bar.write(line, file=sys.stdout)
+            else:
+                print(line, flush=True)
 
     def on_train_end(self, logs=None):
-        if self.show:
+        if self.bar is not None:
             self.bar.close()
+            self.bar = None
 
 
 def _write_files(
@@ -181,14 +189,15 @@ def run(args) -> int:
     model = article_model(seed)
     initial = named_weights(model)
     mode = "one sample at a time (batch size 1, in order)" if args.sgd else "full batch"
-    if not args.json:
+    quiet = args.json or args.quiet
+    if not quiet:
         print(
             f"The seed tutorial's network: 4 inputs → 3 sigmoid → 1 sigmoid, weights uniform in [0, 1) "
             f"(seed {seed}), learning rate {LR}, {epochs} epochs, {mode}."
         )
         print("error after each epoch: ½·ΣE² (the loss, half_sse) and mean|E|, with E = y − output")
 
-    log = ErrorLog(X, y, show=not args.json)
+    log = ErrorLog(X, y, show=not quiet)
     log.measure(model)  # epoch 0: the initial weights
     model.fit(X, y, epochs=epochs, batch_size=batch_size, shuffle=False, callbacks=[log], verbose=0)
     final = named_weights(model)

@@ -18,19 +18,20 @@ def add_parser(subparsers) -> None:
         "evaluate",
         help="score a saved model on a labelled CSV file",
         description="Score a model saved by `glassnet train` on a CSV file that holds the target column: "
-        "features are looked up by name and standardized as in training.",
+        "the model's features are looked up by name; other columns are ignored.",
     )
     p.add_argument("--model", required=True, metavar="FILE", help="a model file written by `glassnet train`")
     p.add_argument("--data", required=True, metavar="CSV", help="labelled rows: a CSV file with a header row")
     p.add_argument("--target", required=True, metavar="COL", help="the column holding the true values")
+    c.add_column_options(p, "a column of ids (text or numbers), never a feature")
     c.add_device_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
 
-def evaluate(model, path: str, target: str) -> tuple[dict[str, float], int]:
+def evaluate(model, path: str, target: str, ignore=(), id_column=None) -> tuple[dict[str, float], int]:
     """(``{"loss": ..., <metric>: ...}`` in the target's units, number of rows) of ``model`` on ``path``."""
-    X, table = read_rows(model, path, target)
+    X, table = read_rows(model, path, target, ignore, id_column)
     name = f"column {target!r} of {path}"
     meta = model.metadata
     if "classes" in meta:
@@ -42,8 +43,9 @@ def evaluate(model, path: str, target: str) -> tuple[dict[str, float], int]:
 
 
 def run(args) -> int:
+    ignored, id_column = c.parse_columns(args, args.target)
     model = load_model(args.model, device=args.device)
-    scores, rows = evaluate(model, args.data, args.target)
+    scores, rows = evaluate(model, args.data, args.target, ignored, id_column)
     if args.json:
         c.print_json({"model": args.model, "data": args.data, "target": args.target, "rows": rows} | scores)
     else:

@@ -1,5 +1,9 @@
 """``glassnet gradcheck``: finite-difference checks of every layer, every loss and a small model per loss.
 
+The layers: Dense with each activation, each activation layer, Dropout, Conv1D, Conv2D, the pooling
+layers, BatchNormalization (training mode), SimpleRNN, LSTM, GRU and Embedding; Residual blocks and
+Flatten/Reshape are compositions of these and are checked in the test suite.
+
 Each check compares the analytic gradient with central differences in float64 (``glassnet.gradcheck``);
 a row passes when its max relative error is below 1e-6. Inputs are seeded, so the table is reproducible.
 """
@@ -11,7 +15,23 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..gradcheck import gradcheck
-from ..layers import Dense, Dropout
+from ..layers import (
+    GRU,
+    LSTM,
+    AveragePool1D,
+    AveragePool2D,
+    BatchNormalization,
+    Conv1D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Embedding,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    MaxPool1D,
+    MaxPool2D,
+    SimpleRNN,
+)
 from ..layers.activations import ACTIVATIONS
 from ..losses import LOSSES
 from ..model import Sequential
@@ -38,8 +58,9 @@ def add_parser(subparsers) -> None:
         "gradcheck",
         help="check every layer's and loss's gradients against finite differences",
         description="Compare analytic gradients with central finite differences (float64) for Dense with "
-        "each activation, each activation layer, Dropout, every loss and a small model per loss. Exit "
-        f"status 1 if any max relative error reaches {TOLERANCE:g}.",
+        "each activation, each activation layer, Dropout, Conv1D, Conv2D, pooling, BatchNormalization, "
+        "SimpleRNN, LSTM, GRU, Embedding, every loss and a small model per loss. Exit status 1 if any max "
+        f"relative error reaches {TOLERANCE:g}.",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
@@ -70,6 +91,25 @@ def subjects(seed: int = 0) -> Iterator[tuple[str, object, np.ndarray, np.ndarra
     for key, cls in ACTIVATIONS.items():
         yield cls.__name__, cls(), X, None
     yield "Dropout(0.5)", Dropout(0.5), X, None
+    seq = rng.standard_normal((3, 6, 2))  # (N, T, C)
+    img = rng.standard_normal((2, 5, 5, 2))  # (N, H, W, C)
+    for label, layer, x in (
+        ("Conv1D(3, 3, 'same')", Conv1D(3, 3, padding="same"), seq),
+        ("Conv1D(3, 2, causal, dilation 2)", Conv1D(3, 2, padding="causal", dilation_rate=2), seq),
+        ("Conv2D(3, 3, stride 2, 'same')", Conv2D(3, 3, strides=2, padding="same"), img),
+        ("MaxPool1D(2)", MaxPool1D(2), seq),
+        ("AveragePool1D(2)", AveragePool1D(2), seq),
+        ("GlobalAveragePooling1D", GlobalAveragePooling1D(), seq),
+        ("MaxPool2D(2)", MaxPool2D(2), img),
+        ("AveragePool2D(2)", AveragePool2D(2), img),
+        ("GlobalAveragePooling2D", GlobalAveragePooling2D(), img),
+        ("BatchNormalization", BatchNormalization(), X),
+        ("SimpleRNN(3, sequences)", SimpleRNN(3, return_sequences=True), seq),
+        ("LSTM(3)", LSTM(3), seq),
+        ("GRU(3)", GRU(3), seq),
+        ("Embedding(7, 3)", Embedding(7, 3), rng.integers(0, 7, (N, 6))),
+    ):
+        yield label, layer, x, None
     for key, cls in LOSSES.items():
         y_pred, y_true = _loss_data(key, rng)
         yield f"loss {key}", cls(), y_pred, y_true

@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # command not shipped in this build
             raise
         module.add_parser(sub)
+    for command in sub.choices.values():  # every command: results and errors only
+        command.add_argument("--quiet", "-q", action="store_true",
+                             help="no progress display and no log lines: only the results (with --json, only "
+                             "the JSON) and errors")
     return parser
 
 

@@ -1,12 +1,16 @@
 """``glassnet trace``: lay out training steps number by number — in the terminal, and as JSON, HTML or xlsx.
 
 ``--preset article|xor|spiral`` traces a ready-made float64 network; ``--model FILE --data CSV --target COL``
-traces a saved model on the rows of a CSV file (features looked up by name and standardized as in
-training, like ``glassnet evaluate``). The model file is not changed: the steps train a copy in memory.
+traces a saved model on the rows of a CSV file (features looked up by name, like ``glassnet evaluate``).
+The model file is not changed: the steps train a copy in memory. A model trained by ``glassnet train``
+starts with a Normalization layer (and a regressor ends with one that restores the target's units): these
+hold no trainable parameters, so the trace shows the layers between them, on the standardized inputs and
+targets they see in training.
 """
 
 from __future__ import annotations
 
+import copy
 import sys
 import warnings
 
@@ -17,6 +21,7 @@ from ..data import encode_labels, one_hot, read_csv
 from ..errors import ConfigError, DataError, GlassnetWarning
 from ..losses import CategoricalCrossEntropy, SparseCategoricalCrossEntropy
 from ..model import load_model
+from ..optimizers import get_optimizer
 from . import _common as c
 
 __all__ = ["add_parser", "run"]
@@ -41,6 +46,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--json", metavar="F", help="write the trace as JSON")
     p.add_argument("--html", metavar="F", help="write the trace as one self-contained HTML page")
     p.add_argument("--xlsx", metavar="F", help="write the trace as a workbook of live formulas")
+    p.add_argument("--max-cells", type=int, default=200_000, metavar="N",
+                   help="refuse a workbook of more cells than this (default: 200000)")
     p.set_defaults(func=run)
 
 
@@ -50,6 +57,7 @@ def run(args) -> int:
     model, X, y = _source(args)
     steps = check_positive_int("--steps", args.steps)
     batch_size = None if args.batch_size is None else check_positive_int("--batch-size", args.batch_size)
+    max_cells = check_positive_int("--max-cells", args.max_cells)
     outputs = [(flag, path) for flag, path in (("--xlsx", args.xlsx), ("--json", args.json), ("--html", args.html))
                if path]
     for flag, path in outputs:
@@ -61,7 +69,10 @@ def run(args) -> int:
         print(f"glassnet trace: warning: {w.message}", file=sys.stderr)
     trace.preset = args.preset
     for flag, path in outputs:
-        getattr(trace, "to_" + flag[2:])(path)
+        if flag == "--xlsx":
+            trace.to_xlsx(path, max_cells=max_cells)
+        else:
+            getattr(trace, "to_" + flag[2:])(path)
     print(trace, end="")
     for flag, path in outputs:
         print(f"wrote {path}")
@@ -88,12 +99,51 @@ def _source(args):
     if missing:
         raise ConfigError(f"--model needs {' and '.join(missing)}")
     model = load_model(args.model)
+    features = model.metadata.get("features") or None
+    if features:
+        missing = [f for f in features if f not in c.csv_columns(args.data)]
+        if missing:
+            raise DataError(f"{args.data} lacks column(s) the model was trained on: {', '.join(missing)}")
     try:
-        table = read_csv(args.data, args.target, dtype=model.dtype)
+        table = read_csv(args.data, args.target, features=features, dtype=model.dtype)
     except OSError as e:
         raise DataError(f"cannot read {args.data}: {e.strerror or e}") from None
     X = c.model_inputs(model, table)
-    return model, X, _targets(model, table.y, f"column {args.target!r} of {args.data}")
+    model, X, units = _without_normalization(model, X)
+    y = _targets(model, table.y, f"column {args.target!r} of {args.data}")
+    if units is not None:  # the core was trained on standardized targets
+        y = ((y - units.state["mean"]) / units.std()).astype(model.dtype)
+    return model, X, y
+
+
+def _without_normalization(model, X):
+    """(model, X, output layer) with a leading Normalization applied to X and a trailing inverted one taken off.
+
+    Those layers hold no trainable parameters (the tracer lays out Dense layers): the trace shows the
+    layers between them, on what they see in training. The model returned is a copy with the same weights
+    and optimizer state; the third item is the removed ``Normalization(invert=True)``, or None.
+    """
+    from ..layers import Normalization
+    from ..model import Sequential
+    from ..serialize import layer_from_config
+
+    layers = list(model.layers)
+    first = layers[0] if layers and isinstance(layers[0], Normalization) and not layers[0].invert else None
+    last = layers[-1] if len(layers) > 1 and isinstance(layers[-1], Normalization) and layers[-1].invert else None
+    if first is None and last is None:
+        return model, X, None
+    if first is not None:
+        X = first.forward(np.asarray(X, dtype=model.dtype))
+    keep = layers[1 if first else 0: -1 if last else None]
+    core = Sequential([layer_from_config({"class": type(la).__name__, "config": la.get_config()}) for la in keep],
+                      seed=model.seed, dtype=model.dtype)
+    core.compile(loss=copy.deepcopy(model.loss), optimizer=get_optimizer(model.optimizer.get_config()),
+                 metrics=[n for n, _ in model.metrics])
+    core.build(model.layers[1 if first else 0].input_shape)
+    core.set_weights([w for la in keep for w in (*la.params.values(), *la.state.values())])
+    core.load_state_dict(model.state_dict(("optimizer",)))
+    core.metadata = model.metadata
+    return core, X, last
 
 
 def _targets(model, y: np.ndarray, name: str) -> np.ndarray:

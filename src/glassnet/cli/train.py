@@ -2,9 +2,11 @@
 
 The task follows the target column: text, or a few distinct integers, is classification (softmax output,
 sparse categorical cross-entropy, accuracy); other numbers are regression (linear output, mean squared
-error, mae). Features are standardized with the training rows' mean and std, and a regression target
-likewise; the model file keeps both, with the class list, so ``predict`` and ``evaluate`` repeat them.
-Every number printed for regression is in the target's own units.
+error, mae). The model standardizes its inputs itself: its first layer is a ``Normalization`` adapted on
+the training rows, so the saved model reads raw rows (``gn.load(file).predict(X)`` is ``glassnet
+predict``). A regression target is standardized for training, and the saved model ends with a
+``Normalization(invert=True)`` that gives predictions in the target's units; every number printed for
+regression is in those units too.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from ..callbacks import Callback, ModelCheckpoint, ProgressBar
 from ..checks import check_non_negative_int, check_positive_int
 from ..data import encode_labels, train_val_split
 from ..errors import ConfigError, DataError, invalid_value
-from ..layers import Dense
+from ..layers import Dense, Normalization
 from ..model import Sequential
 from ..optimizers import OPTIMIZERS, get_optimizer
 from . import _common as c
@@ -34,12 +36,15 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "train",
         help="train a network on a CSV file and save it",
-        description="Train a multilayer perceptron on a CSV file (header row; every column but the target is "
-        "a numeric feature) and save it. Features are standardized with the training rows' mean and std "
-        "(kept in the model file, so predict and evaluate apply them too); so is a regression target.",
+        description="Train a multilayer perceptron on a CSV file (header row; every column but the target, "
+        "--ignore and --id is a numeric feature) and save it. The model's first layer standardizes the "
+        "features with the training rows' mean and variance (a Normalization layer), so the saved model "
+        "reads raw rows; a regression target is standardized for training and the saved model's last layer "
+        "turns its predictions back into the target's units.",
     )
     p.add_argument("--data", required=True, metavar="CSV", help="training data: a CSV file with a header row")
     p.add_argument("--target", required=True, metavar="COL", help="the column to predict")
+    c.add_column_options(p, "a column of ids (text or numbers), never a feature")
     p.add_argument(
         "--layers",
         default="64,32",
@@ -149,6 +154,36 @@ def _mean_std(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(std == 0, 1.0, std)
 
 
+def _input_normalization(X: np.ndarray) -> Normalization:
+    """A Normalization adapted on the training rows; a constant feature gets variance 1, not 0.
+
+    Keras divides by max(std, 1e-7): a value unseen in training in a feature that was constant would be
+    multiplied by 1e7. With variance 1 such a feature is only centered, as glassnet train always did.
+    """
+    norm = Normalization()
+    norm.adapt(X)
+    mean, variance = norm._adapted
+    norm._adapted = (mean, np.where(variance == 0, 1.0, variance))
+    return norm
+
+
+def with_output_denormalization(model, mean: float, std: float, seed) -> Sequential:
+    """``model`` (trained on standardized targets) followed by ``Normalization(invert=True)``: a new model
+    with the same weights, buffers and optimizer state whose predictions are in the target's units."""
+    from ..serialize import layer_from_config
+
+    layers = [layer_from_config({"class": type(la).__name__, "config": la.get_config()}) for la in model.layers]
+    denorm = Normalization(mean=mean, variance=std * std, invert=True, name="target_units")
+    final = Sequential([*layers, denorm], seed=seed, dtype=model.dtype, device=model.device)
+    final.compile(loss=type(model.loss)(),
+                  optimizer=get_optimizer(model.optimizer.get_config()), metrics=[n for n, _ in model.metrics])
+    final.build(model.input_shape)
+    final.load_state_dict(model.state_dict(("params", "buffers", "optimizer", "rng")), strict=False)
+    final.history = model.history
+    final.metadata = {k: v for k, v in model.metadata.items() if k not in ("target_mean", "target_std")}
+    return final
+
+
 def describe(model) -> str:
     """``4 → 64 relu → 32 relu → 3 softmax``."""
     parts = [str(model.input_shape[0])]
@@ -176,6 +211,7 @@ def _interrupted(args, model, rows: int, batch_size: int) -> int:
 
 def run(args) -> int:
     hidden = parse_layers(args.layers)
+    ignored, id_column = c.parse_columns(args, args.target)
     epochs = check_positive_int("--epochs", args.epochs)
     batch_size = check_positive_int("--batch-size", args.batch_size)
     lr = None if args.lr is None else c.positive_float("--lr", args.lr)
@@ -192,7 +228,7 @@ def run(args) -> int:
     c.check_output_path(args.save, "--save")
     device = get_device(args.device)  # unknown, or 'gpu' without CuPy: before reading any data
 
-    table = c.read_table(args.data, args.target)
+    table = c.read_table(args.data, args.target, ignore=ignored, text=[id_column] if id_column else [])
     task, why = infer_task(table.y, args.target)
     if args.task:
         task, why = args.task, "--task"
@@ -215,33 +251,27 @@ def run(args) -> int:
     X, X_val, y_val = table.X, None, None
     if split:
         X, y, X_val, y_val = train_val_split(X, y, split, rng=seed)
-    mean, std = _mean_std(X)
-    meta = {
-        "task": task,
-        "target": args.target,
-        "features": table.feature_names,
-        "feature_mean": mean.tolist(),
-        "feature_std": std.tolist(),
-    }
+    meta = {"task": task, "target": args.target, "features": table.feature_names}
     if task == "classification":
         meta["classes"] = classes.tolist()
-    else:
+    else:  # trained on standardized targets; a checkpoint keeps the scaling here, the saved model in a layer
         t_mean, t_std = _mean_std(y)
         meta |= {"target_mean": float(t_mean), "target_std": float(t_std)}
 
-    model = Sequential([Dense(u, activation=args.activation) for u in hidden] + [out], seed=seed, device=device)
+    hidden_layers = [Dense(u, activation=args.activation) for u in hidden]
+    model = Sequential([_input_normalization(X), *hidden_layers, out], seed=seed, device=device)
     model.compile(loss=loss, optimizer=optimizer, metrics=metrics)
     model.build(X.shape[1])
     model.metadata = meta
 
     def prepared(X, y):
-        X = c.standardize(X, meta, model.dtype)
         return X, (y if task == "classification" else c.scale_target(y, meta, model.dtype))
 
     X, y = prepared(X, y)
     validation = prepared(X_val, y_val) if split else None
+    quiet = args.json or args.quiet
 
-    if not args.json:
+    if not quiet:
         labels = (
             f"; {len(classes)} classes: {', '.join(map(str, classes.tolist()))}"
             if task == "classification"
@@ -249,14 +279,17 @@ def run(args) -> int:
         )
         print(f"task: {task} ({why}){labels}")
         rows = f"{len(X)} for training, {len(X_val)} for validation" if split else "all for training"
-        scaled = "features" + (" and target" if task == "regression" else "")
+        left_out = [f"--id {id_column}"] * bool(id_column) + [f"--ignore {col}" for col in ignored]
+        left_out = f"; left out: {', '.join(left_out)}" if left_out else ""
+        scaled = "features (by the model's first layer)" + (" and target" if task == "regression" else "")
         print(
-            f"data: {len(table.X)} rows × {X.shape[1]} features from {table.path} ({rows}); {scaled} standardized"
+            f"data: {len(table.X)} rows × {X.shape[1]} features from {table.path} ({rows}); "
+            f"{scaled} standardized{left_out}"
         )
         on = "" if model.device == "cpu" else f"; on device {model.device!r}"
         print(f"model: {describe(model)}; loss {loss}; {optimizer!r}; {model.count_params():,} parameters{on}")
 
-    callbacks = [] if args.json else [ProgressBar(file=sys.stderr)]
+    callbacks = [] if quiet else [ProgressBar(file=sys.stderr)]
     if args.checkpoint:  # braces in a file name are not format fields here
         callbacks.insert(0, ModelCheckpoint(args.checkpoint.replace("{", "{{").replace("}", "}}"), every=every))
     if task == "regression":  # first: logs, history and checkpoints are all in the target's units
@@ -281,6 +314,8 @@ def run(args) -> int:
     final = {k: c.in_target_units(k, v, t_std) for k, v in model.evaluate(X, y).items()}
     if validation:
         final |= {f"val_{k}": c.in_target_units(k, v, t_std) for k, v in model.evaluate(*validation).items()}
+    if task == "regression":
+        model = with_output_denormalization(model, meta["target_mean"], t_std, seed)
     model.save(args.save)
 
     if args.json:

@@ -83,12 +83,12 @@ def run(args) -> int:
     if test.X.shape[1:] != (T, C):
         raise DataError(f"--test {test.path} holds series of length {test.X.shape[1]} with {test.X.shape[2]} "
                         f"channel(s) but --train {train.path} holds length {T} with {C}; they must agree")
-    if not args.json:
+    if not (args.json or args.quiet):
         classes = ", ".join(map(str, train.classes.tolist()))
         how = {"train": "with the training set's mean and std", "series": "per series", None: "not"}[znorm]
         print(f"dataset: {train.name}: {N} training and {len(test.X)} test series of length {T}, {C} "
               f"channel{'s' if C > 1 else ''}; {len(train.classes)} classes ({classes}); z-normalised {how}")
-    callbacks = [] if args.json else [ProgressBar(file=sys.stderr)]
+    callbacks = [] if args.json or args.quiet else [ProgressBar(file=sys.stderr)]
     result = tsc.train(args.arch, train.X, train.y, test.X, test.y, epochs=epochs, seed=seed,
                        batch_size=batch_size, callbacks=callbacks, test_every=test_every, device=args.device)
     model = result.pop("model")

@@ -1,7 +1,9 @@
 """Read a numeric table from a CSV file, and write predictions to one.
 
 The first non-blank line is the header and names every column. Feature cells must be finite numbers (with
-``.`` as the decimal point; surrounding spaces are fine). The target column may hold numbers or text.
+``.`` as the decimal point; surrounding spaces are fine). The target column may hold numbers or text, and
+so may the columns kept as ``text`` (ids) and those not read at all (``features=`` picks the feature
+columns by name, ``ignore=`` leaves some out).
 Every error names the file, the line as an editor shows it (the header is usually line 1) and the column.
 """
 
@@ -9,9 +11,10 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,8 @@ class Table:
         The feature cells as numbers.
     y : numpy.ndarray, shape (N,), or None
         The target cells: floats when every one is a number, otherwise strings (surrounding spaces removed).
+    text : dict of str to numpy.ndarray, shape (N,)
+        The columns asked for as ``text`` (e.g. ids), as strings with surrounding spaces removed.
     """
 
     path: str
@@ -50,6 +55,7 @@ class Table:
     target_name: str | None
     X: np.ndarray
     y: np.ndarray | None
+    text: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _decode(data: bytes, path: str) -> str:
@@ -160,6 +166,9 @@ def read_csv(
     path: str | os.PathLike[str],
     target: str | None = None,
     *,
+    features: Sequence[str] | None = None,
+    ignore: Sequence[str] = (),
+    text: Sequence[str] = (),
     delimiter: str = ",",
     dtype: Any = DEFAULT_DTYPE,
 ) -> Table:
@@ -170,7 +179,14 @@ def read_csv(
     path : str or path-like
         A UTF-8 text file (a leading byte-order mark is ignored).
     target : str, optional
-        The column to predict. None: every column is a feature and ``Table.y`` is None.
+        The column to predict. None: no target, and ``Table.y`` is None.
+    features : sequence of str, optional
+        The feature columns, by name, in the order `X` gets them; every other column is left unread
+        (whatever it holds). None: every column but the target, `ignore` and `text`, in file order.
+    ignore : sequence of str
+        Columns not read at all (e.g. a numeric id that must not become a feature).
+    text : sequence of str
+        Columns kept as strings in ``Table.text`` (e.g. an id to carry through to predictions).
     delimiter : str, default ","
         One character that separates fields.
     dtype : {"float32", "float64"}, default float32
@@ -184,7 +200,8 @@ def read_csv(
     ------
     DataError
         An empty file, a header without data, unnamed or duplicate columns, ragged rows, cells that are
-        empty, not numbers or not finite, an unknown `target`, bytes that are not UTF-8.
+        empty, not numbers or not finite, an unknown `target` (or column of `features`, `ignore`, `text`),
+        bytes that are not UTF-8.
     OSError
         The file cannot be opened.
     """
@@ -195,8 +212,8 @@ def read_csv(
     if target is not None and not isinstance(target, str):
         raise invalid_value("target", target, "a column name (str) or None")
 
-    text = _decode(Path(path_str).read_bytes(), path_str)
-    records = _records(text, delimiter, path_str)
+    content = _decode(Path(path_str).read_bytes(), path_str)
+    records = _records(content, delimiter, path_str)
     if not records:
         raise DataError(f"{path_str} is empty: expected a header row with column names, then data rows")
     header_line, header_fields = records[0]
@@ -209,13 +226,26 @@ def read_csv(
     if target is not None and target not in columns:
         raise DataError(f"{path_str} has no column {target!r} to use as the target; columns: {columns}")
     t = None if target is None else columns.index(target)
-    feature_idx = [j for j in range(len(columns)) if j != t]
+    for role, names in (("feature", features or ()), ("to ignore", ignore), ("to keep as text", text)):
+        missing = [c for c in names if c not in columns]
+        if missing:
+            raise DataError(f"{path_str} has no column {missing[0]!r} {role}; columns: {columns}")
+    if features is None:
+        left_out = {target, *ignore, *text}
+        feature_idx = [j for j, col in enumerate(columns) if col not in left_out]
+    else:
+        feature_idx = [columns.index(col) for col in features]
     feature_names = [columns[j] for j in feature_idx]
     if not feature_idx:
-        raise DataError(f"{path_str} has no feature columns: its only column is the target {target!r}")
+        if columns == [target]:
+            raise DataError(f"{path_str} has no feature columns: its only column is the target {target!r}")
+        raise DataError(f"{path_str} has no feature columns: its columns {columns} are all the target, "
+                        "ignored or kept as text")
 
     # float() also reads Python's '1_000'; only when the file holds a '_' is the stricter parser needed
-    parse = _parse_number if "_" in text else float
+    parse = _parse_number if "_" in content else float
+    every = feature_idx == list(range(len(columns)))
+    pick = (lambda fields: [fields[feature_idx[0]]]) if len(feature_idx) == 1 else operator.itemgetter(*feature_idx)
     lines: list[int] = []
     values: list[list[float]] = []
     for line, fields in rows:
@@ -224,7 +254,7 @@ def read_csv(
                 f"line {line} of {path_str}: row has {len(fields)} fields, header has {len(columns)} "
                 f"({', '.join(columns)})"
             )
-        cells = fields if t is None else fields[:t] + fields[t + 1 :]
+        cells = fields if every else pick(fields)
         try:
             values.append(list(map(parse, cells)))
         except ValueError:
@@ -248,7 +278,11 @@ def read_csv(
     y = None
     if t is not None:
         y = _target_values([fields[t] for _, fields in rows], lines, columns[t], path_str, dt)
-    return Table(path_str, columns, feature_names, target, X, y)
+    kept = {}
+    for col in text:
+        j = columns.index(col)
+        kept[col] = np.array([fields[j].strip() for _, fields in rows], dtype=str)  # (N,)
+    return Table(path_str, columns, feature_names, target, X, y, kept)
 
 
 def write_csv(path: str | os.PathLike[str], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

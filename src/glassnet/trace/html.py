@@ -103,9 +103,12 @@ def _quantity_data(q) -> dict:
     value = np.asarray(_field(q, "value", np.nan), dtype=np.float64)
     if value.ndim > 2:  # shown as rows of the last axis
         value = value.reshape(-1, value.shape[-1])
+    name, formula = str(_field(q, "name", "?")), str(_field(q, "formula", "") or "")
+    if formula == name:  # a value (data, a parameter at the step's start): its words say where it comes from,
+        formula = ""  # and "W1 = W1" would say nothing (the text and the workbook drop it too)
     return {
-        "name": str(_field(q, "name", "?")),
-        "formula": str(_field(q, "formula", "") or ""),
+        "name": name,
+        "formula": formula,
         "words": str(_field(q, "words", "") or ""),
         "article": str(_field(q, "article", "") or ""),
         "section": str(_field(q, "section", "") or ""),

@@ -56,6 +56,7 @@ from ..data.validate import batches
 from ..errors import ExportError, GlassnetWarning
 from ..layers.activations import LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
 from ..layers.dense import Dense
+from ..layers.preprocessing import Normalization
 from ..losses import BinaryCrossEntropy, CategoricalCrossEntropy, HalfSSE, MeanSquaredError
 from ..optimizers import SGD, Adam
 from ..training import check_inputs, check_targets
@@ -97,8 +98,13 @@ def check_traceable(model) -> None:
         raise ExportError("The model must be compiled before it can be traced: call "
                           "model.compile(loss=..., optimizer=...)")
     for i, layer in enumerate(model.layers):
+        if isinstance(layer, Normalization):
+            raise ExportError(f"Cannot trace layer {i} ({layer.display_name}, Normalization): the tracer lays "
+                              "out Dense networks. A Normalization holds no trainable parameters: trace the "
+                              "layers after it on its output (`glassnet trace --model` does that for a model "
+                              f"from `glassnet train`); the tracer supports {SUPPORTED}")
         if not isinstance(layer, Dense):
-            raise ExportError(f"Cannot trace layer {i} ({layer.display_name}, a {type(layer).__name__}): "
+            raise ExportError(f"Cannot trace layer {i} ({layer.display_name}, {type(layer).__name__}): "
                               f"the tracer supports {SUPPORTED}")
         if type(layer.activation) not in ACTIVATIONS:
             raise ExportError(f"Cannot trace layer {i} ({layer.display_name}): activation "
@@ -152,6 +158,18 @@ def record(model, X, y, steps: int = 1, batch_size: int | None = None, shuffle: 
     Returns
     -------
     Trace
+        ``trace.steps`` holds one ``Step`` per training step; ``to_json``, ``to_html``, ``to_xlsx`` and
+        ``str(trace)`` lay it out.
+
+    Raises
+    ------
+    ExportError
+        A model that is not compiled or that the tracer does not support (layers other than Dense,
+        regularizers, clipping, losses or optimizers outside ``SUPPORTED``).
+    ConfigError
+        ``steps`` or ``batch_size`` that is not a positive integer, or a ``shuffle`` that is not a bool.
+    DataError, ShapeError
+        ``X`` or ``y`` that ``fit`` would refuse too.
     """
     check_traceable(model)
     steps = check_positive_int("steps", steps)

@@ -72,6 +72,7 @@ class Step:
         raise KeyError(f"step {self.step} has no quantity {name!r}; it has: {', '.join(self.names())}")
 
     def names(self) -> list[str]:
+        """The names of this step's quantities, in the order they were computed."""
         return [q.name for q in self.quantities]
 
     def __repr__(self) -> str:

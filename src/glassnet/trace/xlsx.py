@@ -192,9 +192,14 @@ def _too_big(plan: _Plan, max_cells: int) -> ExportError:
         advice.append(f"trace at most {rows_fit} rows per step (batch_size={rows_fit}, or fewer rows of data)")
     if steps_fit:
         advice.append(f"trace at most {steps_fit} step(s) of {n} rows (steps={steps_fit})")
-    advice.append("or raise max_cells")
+    if advice:
+        advice[-1:] = [f"{advice[-1]}, or raise max_cells (glassnet trace --max-cells N)"]
+        todo = ", ".join(advice)
+    else:  # not even one row of one step fits
+        todo = (f"even 1 step of 1 row needs {plan.cells_for(1, 1):,} cells (the network's own parameters and "
+                "their updates), so raise max_cells (glassnet trace --max-cells N)")
     return ExportError(f"The workbook would hold {total:,} cells, more than max_cells={max_cells:,} "
-                       f"({steps} step(s) of {n} rows): " + ", ".join(advice) + "; nothing was written")
+                       f"({steps} step(s) of {n} rows): {todo}; nothing was written")
 
 
 def to_xlsx(trace: Trace, path=None, max_cells: int = 200_000, *, cached_values: bool = True) -> bytes | None:

@@ -304,17 +304,18 @@ def test_sequential_takes_only_layers():
 # -- order of calls -------------------------------------------------------------------------------------------
 
 
-def test_predict_before_build():
-    with pytest.raises(gn.NotBuiltError, match=r"predict\(\)") as info:
-        binary_model().predict(X)
-    assert isinstance(info.value, RuntimeError) and isinstance(info.value, ValueError)
+def test_predict_and_evaluate_before_build_build_from_x_as_keras():
+    model = binary_model()
+    assert model.predict(X).shape == (len(X), 1) and model.built
+    assert "loss" in binary_model().evaluate(X, y)
 
 
-@pytest.mark.parametrize("call", ["evaluate", "get_weights", "count_params"])
+@pytest.mark.parametrize("call", ["get_weights", "count_params"])
 def test_other_calls_before_build(call):
     model = binary_model()
-    with raises(gn.NotBuiltError, match=re.escape(f"{call}()")):
-        getattr(model, call)(X, y) if call == "evaluate" else getattr(model, call)()
+    with raises(gn.NotBuiltError, match=re.escape(f"{call}()")) as info:
+        getattr(model, call)()
+    assert isinstance(info.value, RuntimeError) and isinstance(info.value, ValueError)
 
 
 def test_fit_before_compile():

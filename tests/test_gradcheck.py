@@ -46,7 +46,7 @@ def test_gradcheck_whole_multilayer_model():
     report = gn.gradcheck(deep_model(), X, y)
     # layers are numbered from 1 in order of parameters; layers without parameters take no number
     assert list(report.errors) == ["W1", "b1", "W2", "b2", "W3", "W4", "b4", "W5", "b5", "W6", "b6"]
-    assert report.passed(1e-6), str(report)
+    assert report.passed, str(report)
 
 
 def test_gradcheck_float32_model_is_checked_in_float64_and_left_untouched():
@@ -55,7 +55,7 @@ def test_gradcheck_float32_model_is_checked_in_float64_and_left_untouched():
     model.build(4)
     before = model.get_weights()
     report = gn.gradcheck(model, X, y)
-    assert report.passed(1e-6), str(report)
+    assert report.passed, str(report)
     assert model.dtype == np.float32
     for w0, w in zip(before, model.get_weights()):
         assert w.dtype == np.float32
@@ -85,7 +85,7 @@ def test_gradcheck_batchnorm_model_in_both_modes(training):
     model, X, y = batchnorm_model()
     report = gn.gradcheck(model, X, y, training=training)
     assert list(report.errors) == ["W1", "b1", "gamma2", "beta2", "W3", "b3"]
-    assert report.passed(1e-6), str(report)
+    assert report.passed, str(report)
     assert ("training mode" if training else "inference mode") in report.subject
 
 
@@ -129,11 +129,11 @@ def test_broken_batchnorm_training_backward_is_detected(monkeypatch):
     monkeypatch.setattr(BatchNormalization, "backward", doubled_in_training)
     model, X, y = batchnorm_model()
     report = gn.gradcheck(model, X, y)  # the default: training mode
-    assert not report.passed(), str(report)
+    assert not report.passed, str(report)
     assert report.errors["W1"] > 0.4 and report.errors["b1"] > 0.4, str(report)
     assert max(report.errors[k] for k in ("gamma2", "beta2", "W3", "b3")) < 1e-6, str(report)
-    assert not gn.gradcheck(model, X, y, training=True).passed()
-    assert gn.gradcheck(model, X, y, training=False).passed(1e-6)  # the blind spot this option closes
+    assert not gn.gradcheck(model, X, y, training=True).passed
+    assert gn.gradcheck(model, X, y, training=False).passed  # the blind spot this option closes
     layer_report = gn.gradcheck(BatchNormalization(), X)
     assert layer_report.errors["x"] > 0.4, str(layer_report)
 
@@ -145,13 +145,13 @@ def test_batchnorm_inside_a_residual_block_in_training_mode(monkeypatch):
     model, X, y = batchnorm_model(middle=block)
     before = {k: v.copy() for k, v in model.layers[1].state.items()}
     report = gn.gradcheck(model, X, y, training=True)
-    assert report.passed(1e-6), str(report)
+    assert report.passed, str(report)
     for k, v in model.layers[1].state.items():
         np.testing.assert_array_equal(before[k], v, err_msg=k)
     original = BatchNormalization.backward
     monkeypatch.setattr(BatchNormalization, "backward",
                         lambda self, dy: 2 * original(self, dy) if self.training else original(self, dy))
-    assert not gn.gradcheck(model, X, y, training=True).passed()
+    assert not gn.gradcheck(model, X, y, training=True).passed
 
 
 def test_dropout_in_training_mode_uses_one_fixed_mask(monkeypatch):
@@ -160,11 +160,11 @@ def test_dropout_in_training_mode_uses_one_fixed_mask(monkeypatch):
     model = gn.Sequential([Dense(6, activation="tanh"), Dropout(0.5), Dense(2)], seed=0, dtype="float64")
     model.compile(loss="mse", optimizer="sgd")
     report = gn.gradcheck(model, X, y, training=True)
-    assert report.passed(1e-6), str(report)
+    assert report.passed, str(report)
     # a backward that forgets the mask is right in inference mode only: the mask really was applied
     monkeypatch.setattr(Dropout, "backward", lambda self, dy: dy)
-    assert not gn.gradcheck(model, X, y, training=True).passed()
-    assert gn.gradcheck(model, X, y, training=False).passed(1e-6)
+    assert not gn.gradcheck(model, X, y, training=True).passed
+    assert gn.gradcheck(model, X, y, training=False).passed
 
 
 def test_training_must_be_a_bool():
@@ -201,7 +201,7 @@ def test_gradcheck_regularized_model(name):
     model, X, y = regularized_model(name)
     report = gn.gradcheck(model, X, y)
     assert set(report.errors) == {"W1", "b1", "W2", "b2"}
-    assert report.passed(1e-6), str(report)
+    assert report.passed, str(report)
 
 
 @pytest.mark.parametrize("name", list(REGULARIZED))
@@ -245,8 +245,11 @@ def test_report_api():
     assert report.checked == {"W1": 12, "b1": 4, "W2": 4, "b2": 1}
     assert all(isinstance(v, float) and 0 <= v < 1e-6 for v in report.errors.values())
     assert report.max_error == max(report.errors.values())
-    assert report.passed() and report.passed(tol=1e-6)
-    assert not report.passed(tol=report.max_error)  # strict: an error equal to the tolerance fails
+    assert report.passed is True and report.tol == 1e-6  # an attribute, not a method
+    assert gn.gradcheck(model, X, y, tol=2 * report.max_error).passed
+    assert not gn.gradcheck(model, X, y, tol=report.max_error).passed  # strict: an error equal to tol fails
+    with pytest.raises(ConfigError, match="tol"):
+        gn.gradcheck(model, X, y, tol=0)
     d = report.to_dict()
     assert d["errors"] == report.errors and d["max_error"] == report.max_error
     text = str(report)
@@ -258,7 +261,7 @@ def test_max_checks_samples_large_arrays():
     layer.build((40,), np.random.default_rng(0), np.float64)
     report = gn.gradcheck(layer, np.random.default_rng(1).standard_normal((3, 40)), max_checks=25)
     assert report.checked == {"W": 25, "b": 25, "x": 25}
-    assert report.passed(1e-6), str(report)
+    assert report.passed, str(report)
 
 
 def test_bad_subjects_are_refused():
@@ -283,14 +286,14 @@ def test_broken_dense_backward_is_detected(monkeypatch):
     monkeypatch.setattr(Dense, "backward_z", backward_z_with_wrong_dW)
     X, y = classification_data()
     report = gn.gradcheck(deep_model(), X, y)
-    assert not report.passed()
+    assert not report.passed
     assert report.errors["W1"] > 1e-3 and report.errors["b1"] < 1e-6, str(report)
 
 
 def test_broken_activation_slope_is_detected(monkeypatch):
     monkeypatch.setattr(Sigmoid, "slope", lambda self, z, a: a * (1 - a) ** 2)  # not σ'
     report = gn.gradcheck(Sigmoid(), np.random.default_rng(0).standard_normal((4, 3)))
-    assert not report.passed()
+    assert not report.passed
     assert report.errors["x"] > 1e-2, str(report)
 
 
@@ -298,7 +301,7 @@ def test_broken_loss_gradient_is_detected(monkeypatch):
     monkeypatch.setattr(MeanSquaredError, "backward", lambda self, a, y: (a - y) / a.size)  # lost the 2
     rng = np.random.default_rng(0)
     report = gn.gradcheck(MeanSquaredError(), rng.standard_normal((4, 2)), rng.standard_normal((4, 2)))
-    assert not report.passed()
+    assert not report.passed
     assert report.errors["y_pred"] == pytest.approx(0.5, rel=1e-6), str(report)
 
 
@@ -309,5 +312,5 @@ def test_broken_fused_gradient_is_detected(monkeypatch):
     monkeypatch.setattr(CategoricalCrossEntropy, "fused_backward", lambda self, a, y: (a - y) / a.size)
     X, y = classification_data()
     report = gn.gradcheck(deep_model(), X, y)
-    assert not report.passed()
+    assert not report.passed
     assert report.max_error > 0.5, str(report)

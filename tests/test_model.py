@@ -267,8 +267,8 @@ def test_summary_lists_layers_shapes_and_parameter_counts():
     model = gn.Sequential([gn.layers.Dense(3, activation="sigmoid"), gn.layers.Dropout(0.1),
                            gn.layers.Dense(1, activation="sigmoid")], seed=0).build(4)
     printed = []
-    text = model.summary(print_fn=printed.append)
-    assert printed == [text]
+    assert model.summary(print_fn=printed.append) is None  # Keras: printed, not returned (Jupyter showed it twice)
+    [text] = printed
     assert "Dense(3, activation='sigmoid')" in text and "Dropout(rate=0.1)" in text
     assert "(None, 3)" in text and "(None, 1)" in text
     lines = text.splitlines()
@@ -279,8 +279,10 @@ def test_summary_lists_layers_shapes_and_parameter_counts():
 
 def test_summary_prints_to_stdout_by_default(capsys):
     model = gn.Sequential([gn.layers.Dense(2)], seed=0).build(3)
-    text = model.summary()
-    assert capsys.readouterr().out.strip() == text.strip()
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert model.summary() is None
+    assert capsys.readouterr().out.strip() == lines[0].strip()
 
 
 def test_get_weights_returns_copies_and_set_weights_copies_in():
@@ -443,7 +445,7 @@ def test_progress_bar_every_writes_lines(capsys):
     model = small_model()
     model.fit(X, y, epochs=4, verbose=1, callbacks=[ProgressBar(every=2, file=stream)])
     text = stream.getvalue()
-    assert "epoch 2: loss:" in text and "epoch 4: loss:" in text and "epoch 3:" not in text
+    assert "Epoch 2/4 - loss:" in text and "Epoch 4/4 - loss:" in text and "Epoch 3/4" not in text
 
 
 def test_verbose_2_prints_one_line_per_epoch(capsys):

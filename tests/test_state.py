@@ -181,11 +181,11 @@ def test_one_optimizer_instance_cannot_train_two_models():
 
 def test_a_copied_model_gets_its_own_optimizer():
     model, X = make("dense")
-    model.fit(X, Y, epochs=1, verbose=0)
+    model.fit(X, Y, epochs=1, batch_size=None, verbose=0)
     other = copy.deepcopy(model)
     assert other.optimizer is not model.optimizer
     other.compile(loss="sparse_categorical_crossentropy", optimizer=other.optimizer)
-    model.fit(X, Y, epochs=1, verbose=0)
+    model.fit(X, Y, epochs=1, batch_size=None, verbose=0)
     assert other.optimizer.iterations == 1 and model.optimizer.iterations == 2  # full batch: a step an epoch
 
 

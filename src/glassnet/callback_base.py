@@ -30,8 +30,17 @@ class Callback:
         for k, v in state.items():
             setattr(self, k, v)
 
-    def on_train_begin(self, logs: dict | None = None) -> None: ...
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None: ...
-    def on_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None: ...
-    def on_train_end(self, logs: dict | None = None) -> None: ...
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Called once when ``fit`` starts: reset the state here (a resumed fit restores it afterwards)."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Called before each epoch (0-based ``epoch``)."""
+
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Called after each training step; ``logs["loss"]`` is that batch's loss."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Called after each epoch with its logs (``loss``, metrics, ``val_*``); may set ``model.stop_training``."""
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        """Called once when ``fit`` ends, stopped early or interrupted (not when it raises DivergenceError)."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .checks import check_bool
+from .checks import check_bool, check_number
 from .errors import ConfigError
 from .layers.activations import get_activation
 from .layers.base import Layer
@@ -35,15 +35,21 @@ class GradcheckReport:
     subject: str
     errors: dict[str, float] = field(default_factory=dict)
     checked: dict[str, int] = field(default_factory=dict)
+    #: the tolerance ``passed`` compares the largest error with (``gradcheck(..., tol=)``)
+    tol: float = 1e-6
 
     @property
     def max_error(self) -> float:
+        """The largest relative error over all checked arrays (0.0 when nothing was checked)."""
         return max(self.errors.values(), default=0.0)
 
-    def passed(self, tol: float = 1e-6) -> bool:
-        return self.max_error < tol
+    @property
+    def passed(self) -> bool:
+        """Whether every relative error is below ``tol`` (strictly)."""
+        return self.max_error < self.tol
 
     def to_dict(self) -> dict:
+        """The report as JSON-able data: subject, errors, checked (element counts) and max_error."""
         return {"subject": self.subject, "errors": self.errors, "checked": self.checked, "max_error": self.max_error}
 
     def __str__(self) -> str:
@@ -116,7 +122,7 @@ def _repeatable(forward, layers, training: bool, seed: int):
 
 
 def gradcheck(subject, X, y=None, *, training: bool = True, h: float = 1e-6, max_checks: int | None = 2000,
-              seed: int = 0) -> GradcheckReport:
+              seed: int = 0, tol: float = 1e-6) -> GradcheckReport:
     """Compare analytic gradients with central differences in float64.
 
     Parameters
@@ -132,18 +138,42 @@ def gradcheck(subject, X, y=None, *, training: bool = True, h: float = 1e-6, max
         normalization, dropout with one fixed mask) or, with False, the inference-mode one. Only layers
         such as BatchNormalization and Dropout behave differently; the subject is a copy, and its moving
         statistics are restored after every forward. Ignored for a loss.
-    max_checks : int or None
+    h : float, default 1e-6
+        The finite-difference step: ``(L(p + h) - L(p - h)) / 2h``.
+    max_checks : int or None, default 2000
         At most this many elements per array are checked (a seeded sample); None checks all.
+    seed : int, default 0
+        Seeds the sample of elements, the random R of a layer check and the fixed dropout mask.
+    tol : float, default 1e-6
+        The report's ``passed`` is True when every max relative error is below it.
+
+    Returns
+    -------
+    GradcheckReport
+        ``errors``: the largest relative error per array; ``passed`` is True when all are below ``tol``.
+
+    Raises
+    ------
+    ConfigError
+        A subject that is not a Sequential, Layer or Loss, or a bad ``training``.
+    NotBuiltError
+        A model that is not compiled.
+    DataError, ShapeError
+        ``X`` or ``y`` that ``fit`` would refuse too.
     """
     training = check_bool("training", training)
+    tol = check_number("tol", tol, low_open=True)
+    if not isinstance(subject, (Sequential, Layer, Loss)):
+        raise ConfigError(f"gradcheck takes a Sequential, a Layer or a Loss; received {type(subject).__name__}")
     rng = np.random.default_rng(seed)
     if isinstance(subject, Sequential):
-        return _check_model(subject, X, y, training, h, max_checks, rng, seed)
-    if isinstance(subject, Layer):
-        return _check_layer(subject, X, training, h, max_checks, rng, seed)
-    if isinstance(subject, Loss):
-        return _check_loss(subject, X, y, h, max_checks, rng)
-    raise ConfigError(f"gradcheck takes a Sequential, a Layer or a Loss; received {type(subject).__name__}")
+        report = _check_model(subject, X, y, training, h, max_checks, rng, seed)
+    elif isinstance(subject, Layer):
+        report = _check_layer(subject, X, training, h, max_checks, rng, seed)
+    else:
+        report = _check_loss(subject, X, y, h, max_checks, rng)
+    report.tol = tol
+    return report
 
 
 def _check_model(model, X, y, training, h, max_checks, rng, seed) -> GradcheckReport:
@@ -185,7 +215,8 @@ def _check_model(model, X, y, training, h, max_checks, rng, seed) -> GradcheckRe
 
 def _check_layer(layer, X, training, h, max_checks, rng, seed) -> GradcheckReport:
     layer = copy.deepcopy(layer)
-    X = _as64(X)
+    ids = layer.input_dtype(X)  # an Embedding's integer ids stay integers: there is no gradient for them
+    X = np.asarray(X, dtype=ids) if ids is not None and ids.kind in "iu" else _as64(X)
     if not layer.built:
         layer.build(X.shape[1:], np.random.default_rng(seed), np.float64)
     else:
@@ -205,7 +236,7 @@ def _check_layer(layer, X, training, h, max_checks, rng, seed) -> GradcheckRepor
     run()
     dx = layer.backward(R)
     report = GradcheckReport(subject=f"layer {layer!r}, {'training' if training else 'inference'} mode")
-    targets = dict(layer.params) | {"x": X}
+    targets = dict(layer.params) | ({} if dx is None else {"x": X})
     analytic = dict(layer.grads) | {"x": dx}
     for k, arr in targets.items():
         idx = _indices(arr.size, max_checks, rng)

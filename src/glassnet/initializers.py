@@ -48,10 +48,12 @@ def random_uniform(shape, rng, dtype=np.float32):
 
 
 def zeros(shape, rng, dtype=np.float32):
+    """All zeros (the default for biases); ``rng`` is not used."""
     return np.zeros(shape, dtype=dtype)
 
 
 def ones(shape, rng, dtype=np.float32):
+    """All ones (BatchNormalization's ``gamma``); ``rng`` is not used."""
     return np.ones(shape, dtype=dtype)
 
 

@@ -9,21 +9,24 @@ is a view onto it.
 from __future__ import annotations
 
 import math
+import time
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
 
 from .backend import as_dtype, get_device, make_rng, to_numpy
-from .checks import check_positive_int, is_int
-from .errors import ConfigError, DivergenceError, NotBuiltError, ShapeError
-from .layers.activations import Activation
+from .checks import check_bool, check_positive_int, is_int
+from .errors import ConfigError, DivergenceError, GlassnetWarning, NotBuiltError, ShapeError, invalid_value
+from .layers.activations import ACTIVATIONS, Activation
 from .layers.base import Layer
+from .layers.input import Input
 from .losses import Loss, get_loss
 from .metrics import get_metric
 from .optimizers import Optimizer, get_optimizer
 from .serialize import model_config, model_from_file, read_model_file, save_model
 from .state import PARTS, buffer_keys, load_state_dict, state_dict
-from .training import check_inputs, check_targets, evaluate_prepared, fit, predict_prepared
+from .training import check_inputs, check_targets, check_weights, evaluate_prepared, fit, predict_prepared
 
 __all__ = ["Sequential", "load_model"]
 
@@ -50,6 +53,8 @@ class Sequential:
     def __init__(self, layers: Iterable[Layer] | None = None, seed=None, dtype="float32", name=None,
                  device=None) -> None:
         self.layers: list[Layer] = []
+        #: the input shape given by ``Input(shape)`` or the first layer's ``input_shape=``; builds at once
+        self._declared_input_shape: tuple | None = None
         for layer in layers or []:
             self.add(layer)
         self.seed = seed if not isinstance(seed, np.random.Generator) else None
@@ -66,15 +71,37 @@ class Sequential:
         self._training = None  # where the last fit stands (training.TrainingState); saved with the model
         #: JSON-able facts about the model that its file keeps (e.g. the CLI's class list and feature names)
         self.metadata: dict = {}
+        if self._declared_input_shape is not None and self.layers:  # Keras builds a model with an Input at once
+            self.build(self._declared_input_shape)
 
     def add(self, layer: Layer) -> None:
+        """Append ``layer``; an :class:`~glassnet.layers.Input` (first only) declares the input shape instead.
+
+        A model that is built (by an ``Input``, or after ``fit``) builds the new layer at once and keeps the
+        weights of the others, as Keras does.
+        """
         if not isinstance(layer, Layer):
             raise ConfigError(f"Sequential takes glassnet layers; received {layer!r} of type {type(layer).__name__}")
-        if self.__dict__.get("built"):
-            raise ConfigError("Cannot add a layer to a model that is already built")
+        if isinstance(layer, Input) or (not self.layers and layer.declared_input_shape is not None):
+            self._declare_input_shape(layer)
+            if isinstance(layer, Input):
+                return
         self.layers.append(layer)
         if self.__dict__.get("loss") is not None:  # compiled: the last layer changed, so may the fused plan
             self._fused = self._find_fused_last()
+        if self.__dict__.get("built"):
+            self._build_layers(len(self.layers) - 1)
+        elif self._declared_input_shape is not None and "rng" in self.__dict__:  # not while __init__ adds
+            self.build(self._declared_input_shape)
+
+    def _declare_input_shape(self, layer: Layer) -> None:
+        shape, declared = layer.declared_input_shape, self.__dict__.get("_declared_input_shape")
+        if isinstance(layer, Input) and (self.layers or declared is not None):
+            raise ConfigError(f"Input{shape} must be the first element of a Sequential, before any layer")
+        if declared is not None and declared != shape:
+            raise ShapeError(f"Layer {layer.display_name} declares input_shape={shape}, but the model's Input "
+                             f"declares {declared}")
+        self._declared_input_shape = shape
 
     # -- building ------------------------------------------------------------------------------------
     def build(self, input_shape) -> Sequential:
@@ -88,9 +115,16 @@ class Sequential:
             raise ConfigError("The model has no layers; pass a list of layers to Sequential([...])")
         if not input_shape or any(d < 1 for d in input_shape):
             raise ShapeError(f"Cannot build the model for input shape {input_shape}: every dimension must be ≥ 1")
-        self.input_shape = input_shape
-        shape = input_shape
-        for i, layer in enumerate(self.layers):
+        self.input_shape = self.output_shape = input_shape
+        self._build_layers(0)
+        return self
+
+    def _build_layers(self, start: int) -> None:
+        """Build layers ``start, start+1, ...`` on the current output shape and lay all parameters out again
+        (the built ones keep their values: a layer added to a built model)."""
+        shape = self.output_shape
+        for i in range(start, len(self.layers)):
+            layer = self.layers[i]
             shape = layer.build(shape, self.rng, self.dtype)
             if set(layer.state) != set(layer.state_names):  # one owner: every buffer is registered
                 raise ConfigError(f"Layer {i} ({layer.display_name}) declares buffers {sorted(layer.state_names)} "
@@ -105,7 +139,7 @@ class Sequential:
         self.built = True
         if self.optimizer is not None:
             self.optimizer.build(self.flat_params, self.flat_grads, self.param_index)
-        return self
+            warn_output_mismatch(self, stacklevel=4)  # the user's build(), or add() on a built model
 
     def _flatten_params(self) -> None:
         """Move every parameter and gradient into one flat buffer and make the layers' arrays views."""
@@ -193,24 +227,55 @@ class Sequential:
             return a
         return self._device.module.asarray(a)
 
+    def __call__(self, X, training: bool = False) -> np.ndarray:
+        """The model's output for ``X`` in one forward pass, as Keras' ``model(x)``: inference mode unless
+        ``training=True`` (dropout on, batch statistics); builds the model for ``X``'s shape if needed."""
+        X = check_inputs(self, X)
+        return np.array(to_numpy(self.forward(self.to_device(X), training=check_bool("training", training))))
+
     def _require_built(self, what: str) -> None:
         if not self.built:
             raise NotBuiltError(f"Call model.build(n_features) or model.fit(...) before {what}")
 
     def count_params(self) -> int:
+        """Number of trainable numbers in the model; NotBuiltError before it is built."""
         self._require_built("count_params()")
         return int(self.flat_params.size)
 
     # -- compiling -----------------------------------------------------------------------------------
     def compile(self, loss="mse", optimizer="sgd", metrics=None) -> Sequential:
-        """Choose the loss, the optimizer and the metrics reported beside the loss."""
+        """Choose the loss, the optimizer and the metrics reported beside the loss.
+
+        Parameters
+        ----------
+        loss : str or Loss, default "mse"
+            A name of ``gn.losses.LOSSES`` (``"half_sse"``, ``"mse"``, ``"binary_crossentropy"``, ...) or
+            a loss instance.
+        optimizer : str or Optimizer, default "sgd"
+            A name of ``gn.optimizers.OPTIMIZERS`` or an instance; one instance trains one model.
+        metrics : list of str or callable, optional
+            Reported beside the loss by ``fit`` and ``evaluate`` (``"accuracy"``, ``"mae"``).
+
+        Returns
+        -------
+        Sequential
+            The model itself.
+
+        Raises
+        ------
+        ConfigError
+            An unknown loss, optimizer or metric, or an optimizer instance that trains another model.
+        """
         loss, optimizer = get_loss(loss), get_optimizer(optimizer)
         optimizer.attach(self)  # ConfigError if another model trains with this instance
         self.loss, self.optimizer = loss, optimizer
+        if isinstance(metrics, str) or callable(metrics):  # Keras takes one metric alone too
+            metrics = [metrics]
         self.metrics = [get_metric(m) for m in (metrics or [])]
         self._fused = self._find_fused_last()  # decided here, for this loss and these layers
         if self.built:
             self.optimizer.build(self.flat_params, self.flat_grads, self.param_index)
+            warn_output_mismatch(self)
         return self
 
     def _fused_last(self):
@@ -228,20 +293,33 @@ class Sequential:
 
     # -- one step --------------------------------------------------------------------------------------
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """The output of every layer in turn for the batch ``x`` (no input checks; see :meth:`predict`)."""
         for layer in self.layers:
             x = layer.forward(x, training)
         return x
 
-    def backward(self, a: np.ndarray, y: np.ndarray) -> None:
-        """Backpropagate the loss of output ``a`` against targets ``y``; fills every ``layer.grads``."""
+    def backward(self, a: np.ndarray, y: np.ndarray, sample_weight=None) -> None:
+        """Backpropagate the loss of output ``a`` against targets ``y``; fills every ``layer.grads``.
+
+        ``sample_weight`` (float64, (N,)) scales each row's gradient as :meth:`Loss.row_scale` says, so
+        the gradient is that of the weighted loss ``Σ wᵢ·lᵢ / Σ wᵢ`` (fused softmax/sigmoid too).
+        """
         fused = self._fused_last()
         layers = self.layers
+        scale = None
+        if sample_weight is not None:  # one multiply per batch: (N, 1, ...) against dL/dA or dL/dZ
+            scale = self.loss.row_scale(sample_weight).astype(a.dtype).reshape((len(a),) + (1,) * (a.ndim - 1))
+            scale = self.to_device(scale)
         if fused is not None:
             dz = self.loss.fused_backward(a, y)
+            if scale is not None:
+                dz = dz * scale
             dy = fused.backward_z(dz) if hasattr(fused, "backward_z") else dz
             layers = layers[:-1]
         else:
             dy = self.loss.backward(a, y)
+            if scale is not None:
+                dy = dy * scale
         for layer in reversed(layers):
             if dy is None:
                 break
@@ -249,30 +327,44 @@ class Sequential:
         for layer in self._regularized:
             layer.add_regularization_grads()
 
-    def compute_loss(self, a: np.ndarray, y: np.ndarray) -> float:
-        """Data loss (from logits when fused) plus every regularization penalty."""
+    def compute_loss(self, a: np.ndarray, y: np.ndarray, sample_weight=None) -> float:
+        """Data loss (from logits when fused) plus every regularization penalty.
+
+        With ``sample_weight`` (float64, (N,)) the data loss is ``Σ wᵢ·lᵢ / Σ wᵢ`` over the rows' losses
+        ``lᵢ`` (``Σ wᵢ·lᵢ`` for half_sse); the penalties are not weighted.
+        """
         fused = self._fused_last()
-        if fused is None:
-            value = self.loss.forward(a, y)
-        else:
+        z, kwargs = None, {}
+        if fused is not None:
             act = getattr(fused, "activation", fused)
             log_sum = getattr(act, "log_sum", None)  # a softmax's log Σ exp Z, reused by cross-entropy
             kwargs = {"log_sum": log_sum} if log_sum is not None else {}
-            value = self.loss.forward(a, y, fused.z, **kwargs)
+            z = fused.z
+        if sample_weight is not None:
+            value = self.loss.weighted(to_numpy(self.loss.per_row(a, y, z, **kwargs)), sample_weight)
+        elif fused is None:
+            value = self.loss.forward(a, y)
+        else:
+            value = self.loss.forward(a, y, z, **kwargs)
         for layer in self._regularized:
             value += layer.regularization_loss()
         return value
 
-    def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-        """Forward, loss, backward and update on one batch; returns (loss, output before the update)."""
+    def train_step(self, x: np.ndarray, y: np.ndarray, sample_weight=None) -> tuple[float, np.ndarray]:
+        """Forward, loss, backward and update on one batch; returns (loss, output before the update).
+
+        ``sample_weight``: float64 weights (N,) of the batch's rows, or None. NumPy's overflow warnings are
+        silenced here: a step that overflows ends in a non-finite loss, and DivergenceError says it all.
+        """
         for buffer, copy in self._buffers:  # the forward pass may move them (BatchNorm's moving statistics)
             copy[...] = buffer
-        a = self.forward(x, training=True)
-        loss = self.compute_loss(a, y)
-        if not math.isfinite(loss) or (self._buffers and not self._buffers_finite()):
-            self._diverged(loss)
-        self.backward(a, y)
-        self.optimizer.step(backup=self._backup)  # _backup: the last weights whose loss was finite
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            a = self.forward(x, training=True)
+            loss = self.compute_loss(a, y, sample_weight=sample_weight)
+            if not math.isfinite(loss) or (self._buffers and not self._buffers_finite()):
+                self._diverged(loss)
+            self.backward(a, y, sample_weight=sample_weight)
+            self.optimizer.step(backup=self._backup)  # _backup: the last weights whose loss was finite
         return loss, a
 
     def _diverged(self, loss: float) -> None:
@@ -316,9 +408,9 @@ class Sequential:
         return ""
 
     # -- training, inference -----------------------------------------------------------------------------
-    def fit(self, X, y, epochs: int = 1, batch_size: int | None = None, shuffle: bool = True,
+    def fit(self, X, y, epochs: int = 1, batch_size: int | None = 32, shuffle: bool = True,
             validation_data=None, validation_split: float = 0.0, callbacks=None, verbose: int = 1,
-            initial_epoch: int = 0, resume_from=None, health=False):
+            initial_epoch: int = 0, resume_from=None, health=False, sample_weight=None, class_weight=None):
         """Train for ``epochs`` epochs; returns a :class:`~glassnet.callbacks.History`.
 
         ``batch_size=None`` is full-batch gradient descent (the tutorial), 1 is stochastic, k is
@@ -329,27 +421,160 @@ class Sequential:
         batch where it was written, up to ``epochs`` in total (as in Keras); the returned history holds
         every epoch. ``health=True`` adds a :class:`~glassnet.health.HealthMonitor`. Ctrl-C stops at the
         next batch boundary and returns the history so far, with ``history.interrupted = True``.
+
+        Parameters
+        ----------
+        X : array, shape (N, ...)
+            Samples on the first axis: (N, features), (N, T, C) for sequences, (N, H, W, C) for images.
+        y : array
+            Targets with N rows: one row per sample of outputs, or class codes (N,) for sparse
+            categorical cross-entropy.
+        epochs : int, default 1
+            Total number of epochs (with ``initial_epoch`` or ``resume_from``: the last epoch's number).
+        batch_size : int or None, default 32
+            Rows per step, as in Keras; None is the whole set (full-batch gradient descent, the tutorial).
+        shuffle : bool, default True
+            Shuffle the rows each epoch with the model's generator.
+        validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
+            Evaluated after each epoch (``val_loss``, ``val_<metric>``).
+        validation_split : float, default 0.0
+            Fraction in (0, 1) of the last rows held out for validation instead.
+        callbacks : list of Callback, optional
+            Run with the built-in ``History`` (and ``ProgressBar`` when ``verbose=1``).
+        verbose : {0, 1, 2}, default 1
+            0 silent, 1 a progress bar, 2 one line per epoch.
+        initial_epoch : int, default 0
+            Epoch to start counting from (Keras' meaning).
+        resume_from : str or path, optional
+            A checkpoint written by ``ModelCheckpoint`` or ``save`` during or after ``fit``.
+        health : bool, default False
+            Warn about exploding or vanishing gradients, dead ReLUs and saturated units.
+        sample_weight : array (N,), optional
+            A weight ≥ 0 per row: a batch's loss is ``Σ wᵢ·lᵢ / Σ wᵢ`` (half_sse: ``Σ wᵢ·lᵢ``), so a weight
+            of 2 counts a row twice; the reported loss is ``Σ wᵢ·lᵢ / Σ wᵢ`` over all rows. Metrics stay
+            unweighted. With ``validation_split`` the weights are split with the rows.
+        class_weight : dict, optional
+            Class index → weight (Keras): the class of a row is its label (sparse labels), the argmax of its
+            one-hot row, or its 0/1 label (one sigmoid output); absent classes weigh 1. Multiplies
+            ``sample_weight``; training rows only.
+
+        Returns
+        -------
+        History
+            ``history.history`` maps each log name (``loss``, ``val_loss``, metrics) to its per-epoch values.
+
+        Raises
+        ------
+        NotBuiltError
+            The model is not compiled.
+        ConfigError
+            An invalid setting (``epochs=0``, a ``batch_size`` that is not a positive integer, ``verbose``,
+            ``validation_split`` with ``validation_data``, a callback that is not a ``Callback``, ...), or a
+            ``resume_from`` checkpoint written by a different model or another batch layout.
+        DataError
+            ``X`` or ``y`` holding text, booleans, NaN or inf, no rows, or labels out of range.
+        ShapeError
+            ``X`` or ``y`` whose shape does not fit the model or each other.
+        ModelFileError
+            ``resume_from`` is not a readable model file or holds no training state.
+        DivergenceError
+            The loss (or a buffer) became NaN or inf; the model keeps its last weights with a finite loss.
         """
         return fit(self, X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                    validation_data=validation_data, validation_split=validation_split,
                    callbacks=callbacks, verbose=verbose, initial_epoch=initial_epoch,
-                   resume_from=resume_from, health=health)
+                   resume_from=resume_from, health=health, sample_weight=sample_weight,
+                   class_weight=class_weight)
 
-    def predict(self, X, batch_size: int | None = None) -> np.ndarray:
-        """The network's output for ``X`` (inference mode: dropout off)."""
-        self._require_built("predict()")
+    def predict(self, X, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
+        """The network's output for ``X`` (inference mode: dropout off).
+
+        An unbuilt model is built for X's shape first, as Keras does.
+
+        Parameters
+        ----------
+        X : array, shape (N, ...)
+            Samples of the shape the model was built for.
+        batch_size : int or None, default None
+            Rows per forward pass; None is all at once.
+        verbose : 0, 1 or 2, default 0
+            1 and 2 print one line when done (rows and seconds); 0 prints nothing.
+
+        Returns
+        -------
+        numpy.ndarray
+            The last layer's output, shape (N, ...), as a NumPy array on every device.
+
+        Raises
+        ------
+        ConfigError
+            ``batch_size`` is not None or a positive integer, or ``verbose`` is not 0, 1 or 2.
+        DataError
+            ``X`` holds text, booleans, NaN or inf, or no rows.
+        ShapeError
+            ``X`` has another shape than the model was built for.
+        """
         if batch_size is not None:
             check_positive_int("batch_size", batch_size)
-        return predict_prepared(self, check_inputs(self, X), batch_size)
+        _check_verbose(verbose)
+        start = time.perf_counter()
+        out = predict_prepared(self, check_inputs(self, X), batch_size)
+        if verbose:
+            print(f"{len(out)}/{len(out)} rows predicted - {time.perf_counter() - start:.3g}s")
+        return out
 
-    def evaluate(self, X, y, batch_size: int | None = None) -> dict[str, float]:
-        """``{"loss": ..., <metric>: ...}`` on (X, y), in inference mode."""
-        self._require_built("evaluate()")
+    def evaluate(self, X, y, batch_size: int | None = None, sample_weight=None, verbose: int = 0,
+                 return_dict: bool = True):
+        """``{"loss": ..., <metric>: ...}`` on (X, y), in inference mode.
+
+        An unbuilt (but compiled) model is built for X's shape first, as Keras does.
+
+        Parameters
+        ----------
+        X : array, shape (N, ...)
+            Samples of the shape the model was built for.
+        y : array
+            Targets as ``fit`` takes them.
+        batch_size : int or None, default None
+            Rows per forward pass; None is all at once.
+        sample_weight : array (N,), optional
+            A weight ≥ 0 per row: the loss is ``Σ wᵢ·lᵢ / Σ wᵢ`` (half_sse: ``Σ wᵢ·lᵢ``), as in ``fit``;
+            metrics stay unweighted.
+        verbose : 0, 1 or 2, default 0
+            1 and 2 print the results on one line (``loss: 0.31 - accuracy: 0.9``), as Keras' last line.
+        return_dict : bool, default True
+            False returns Keras' other form: the loss alone without metrics, else ``[loss, metric, ...]``.
+
+        Returns
+        -------
+        dict of str to float, or float, or list of float
+            The loss (with regularization penalties) and each compiled metric.
+
+        Raises
+        ------
+        NotBuiltError
+            The model is not compiled.
+        ConfigError
+            ``batch_size`` is not None or a positive integer.
+        DataError
+            ``X`` or ``y`` holding text, booleans, NaN or inf, no rows, or labels out of range.
+        ShapeError
+            ``X`` or ``y`` whose shape does not fit the model or each other.
+        """
         self._require_compiled("evaluate()")
         if batch_size is not None:
             check_positive_int("batch_size", batch_size)
+        _check_verbose(verbose)
+        check_bool("return_dict", return_dict)
         X = check_inputs(self, X)
-        return evaluate_prepared(self, X, check_targets(self, X, y), batch_size)
+        Y = check_targets(self, X, y)
+        results = evaluate_prepared(self, X, Y, batch_size, check_weights(sample_weight, X))
+        if verbose:
+            print(" - ".join(f"{k}: {v:.6g}" for k, v in results.items()))
+        if return_dict:
+            return results
+        values = list(results.values())
+        return values[0] if len(values) == 1 else values
 
     def _require_compiled(self, what: str) -> None:
         if self.loss is None or self.optimizer is None:
@@ -361,6 +586,11 @@ class Sequential:
 
         ``parts`` picks among ``"params"``, ``"buffers"``, ``"optimizer"``, ``"rng"``, ``"callbacks"`` and
         ``"training"``; the default is all of them.
+
+        Raises
+        ------
+        ConfigError
+            ``parts`` names something else.
         """
         return state_dict(self, parts)
 
@@ -370,6 +600,15 @@ class Sequential:
         Names, shapes and dtypes are checked before anything changes; with ``strict`` the parameters and
         buffers given must be exactly the model's. The loaded state becomes the divergence guard's last
         good state.
+
+        Raises
+        ------
+        ConfigError
+            An unknown part, a missing or unexpected parameter or buffer name (with ``strict``), an array
+            of another dtype, optimizer state of another optimizer or for a model that is not compiled,
+            or a generator state that does not fit the model's generator.
+        ShapeError
+            An array of another shape than the model's.
         """
         load_state_dict(self, state, strict=strict)
 
@@ -404,8 +643,12 @@ class Sequential:
             target[...] = w if self.xp is np else self.xp.asarray(w)
         self._snapshot()
 
-    def summary(self, print_fn=print) -> str:
-        """A table of layers, output shapes and parameter counts; printed and returned."""
+    def summary(self, print_fn=None) -> None:
+        """Print a table of layers, output shapes and parameter counts, as Keras does (returns None).
+
+        ``print_fn`` (default ``print``) is called once with the whole table; ``lines = [];
+        model.summary(print_fn=lines.append)`` keeps the text.
+        """
         rows = [("#", "Layer", "Output shape", "Params")]
         for i, layer in enumerate(self.layers):
             shape = "(None, " + ", ".join(map(str, layer.output_shape)) + ")" if layer.output_shape else "?"
@@ -416,20 +659,69 @@ class Sequential:
         total = sum(la.count_params() for la in self.layers)
         device = "" if self.device == "cpu" else f", device {self.device}"
         lines += ["-" * len(lines[0]), f"Total params: {total}  (dtype {self.dtype.name}{device})"]
-        text = "\n".join(lines)
-        if print_fn is not None:
-            print_fn(text)
-        return text
+        (print if print_fn is None else print_fn)("\n".join(lines))
 
     def save(self, path) -> None:
-        """Write the model (config, weights, optimizer state) atomically to one file; see serialize.py."""
+        """Write the model (config, weights, optimizer state) atomically to one file; see serialize.py.
+
+        The file is one zip archive of ``config.json`` and ``.npy`` arrays (never pickle), written to a
+        temporary file beside ``path`` and renamed over it, so a failed save leaves the old file whole.
+
+        Raises
+        ------
+        ModelFileError
+            The directory of ``path`` does not exist, or ``path`` is a directory.
+        ConfigError
+            ``model.metadata`` cannot be written as JSON (nothing is written).
+        """
         save_model(self, path)
 
     def get_config(self) -> dict:
+        """The JSON-able description of the model (layers, dtype, loss, optimizer, metrics) saved in its files."""
         return model_config(self)
 
     def __repr__(self):
         return f"Sequential({self.layers!r})"
+
+
+#: what each cross-entropy needs from the output layer (glassnet's cross-entropies take probabilities)
+_PROBABILITY_OUTPUTS = {"binary_crossentropy": "sigmoid", "categorical_crossentropy": "softmax",
+                        "sparse_categorical_crossentropy": "softmax"}
+
+
+def warn_output_mismatch(model, stacklevel: int = 3) -> None:
+    """A GlassnetWarning, naming the fix, when the output layer does not give what the loss takes.
+
+    Called once the model is both compiled and built (by ``compile`` or by ``build``, whichever comes
+    last): such a model trains without an error, on clipped or meaningless probabilities.
+    """
+    loss = model.loss.key
+    if loss not in _PROBABILITY_OUTPUTS or not model.layers:
+        return
+    last = model.layers[-1]
+    act = last.activation if hasattr(last, "backward_z") else last  # Dense, Conv1D, Conv2D, or an activation
+    if not isinstance(act, Activation) or ACTIVATIONS.get(act.key) is not type(act):
+        return  # not an output we know: say nothing
+    units, want = model.output_shape[-1], _PROBABILITY_OUTPUTS[loss]
+    if act.key not in ("sigmoid", "hard_sigmoid", "softmax"):
+        problem = (f"after a {act.key} output: glassnet's cross-entropies take probabilities, not logits (there "
+                   "is no from_logits option), so the loss is computed on clipped values")
+        fix = f"use activation='{want}' on the last layer"
+    elif want == "softmax" and units == 1:
+        problem = ("with a single output unit: a softmax over one unit is always 1, and one sigmoid unit is "
+                   "not a distribution over classes")
+        fix = ("for two classes use one sigmoid unit with loss='binary_crossentropy', or softmax with one "
+               "unit per class")
+    elif want == "sigmoid" and act.key == "softmax" and units == 1:
+        problem = "after a softmax over one unit, which is always 1"
+        fix = "use activation='sigmoid' on the last layer"
+    elif want == "softmax" and act.key != "softmax":
+        problem = f"after a {act.key} output of {units} units: its rows are not distributions over classes"
+        fix = ("use activation='softmax' on the last layer (or loss='binary_crossentropy' for independent, "
+               "multi-label outputs)")
+    else:
+        return
+    warnings.warn(GlassnetWarning(f"Loss {loss!r} {problem}; {fix}."), stacklevel=stacklevel)
 
 
 def load_model(path, device=None) -> Sequential:
@@ -437,7 +729,32 @@ def load_model(path, device=None) -> Sequential:
 
     ``device`` places the loaded model (``"cpu"``, ``"gpu"``; None: ``GLASSNET_DEVICE`` or the CPU).
     Every array is checked against the config (name, shape, dtype) and nothing is ever unpickled.
+
+    Parameters
+    ----------
+    path : str or path
+        A file written by ``Sequential.save`` or ``ModelCheckpoint``.
+    device : str, optional
+        ``"cpu"`` or ``"gpu"``; None reads ``GLASSNET_DEVICE`` (default ``"cpu"``).
+
+    Returns
+    -------
+    Sequential
+        The model, compiled as it was saved, with its optimizer state and generator state.
+
+    Raises
+    ------
+    ModelFileError
+        Anything but a readable glassnet model file: missing, a directory, not a zip archive, truncated or
+        corrupted, a foreign or future format, unexpected members, arrays that do not fit the config.
+    ConfigError
+        A ``device`` naming no device, or ``"gpu"`` without CuPy and a CUDA GPU (before the file is read).
     """
     device = get_device(device)  # a bad or unusable device is the caller's error, whatever the file
     config, arrays = read_model_file(path)
     return model_from_file(Sequential, config, arrays, path, device)
+
+
+def _check_verbose(verbose) -> None:
+    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+        raise invalid_value("verbose", verbose, "0, 1 or 2")

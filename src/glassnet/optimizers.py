@@ -207,6 +207,7 @@ class Optimizer:
 
     # -- (de)serialization -------------------------------------------------------------------------
     def get_config(self) -> dict:
+        """The optimizer's class and settings (the schedule's config for a scheduled rate), as saved in model files."""
         lr = self.learning_rate.get_config() if isinstance(self.learning_rate, Schedule) else self.learning_rate
         return {"class": type(self).__name__, "learning_rate": lr, "clipnorm": self.clipnorm,
                 "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue} | self._extra_config()
@@ -344,16 +345,22 @@ class Adam(Optimizer):
 
     ``m = beta1·m + (1-beta1)·g``; ``v = beta2·v + (1-beta2)·g²``;
     ``m̂ = m / (1-beta1^t)``; ``v̂ = v / (1-beta2^t)``; ``p -= lr · m̂ / (sqrt(v̂) + eps)``.
+
+    ``beta_1`` and ``beta_2`` are Keras' names (default 0.9, 0.999); ``beta1``/``beta2``, the paper's and
+    the attributes' names, are accepted too (files written before 0.x use them).
     """
 
     state_names = ("m", "v")
 
-    def __init__(self, learning_rate=0.001, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-7, **kw):
+    def __init__(self, learning_rate=0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7, *,
+                 beta1: float | None = None, beta2: float | None = None, **kw):
         super().__init__(learning_rate, **kw)
-        check_number("beta1", beta1, high=1.0)
-        check_number("beta2", beta2, high=1.0)
+        beta_1 = _one_of("beta_1", beta_1, 0.9, "beta1", beta1)
+        beta_2 = _one_of("beta_2", beta_2, 0.999, "beta2", beta2)
+        check_number("beta_1", beta_1, high=1.0)
+        check_number("beta_2", beta_2, high=1.0)
         check_number("epsilon", epsilon, low_open=True)
-        self.beta1, self.beta2, self.epsilon = float(beta1), float(beta2), float(epsilon)
+        self.beta1, self.beta2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
 
     def _update(self, p, g, lr):
         m, v, tmp, f = self.state["m"], self.state["v"], self._tmp, p.dtype.type
@@ -385,7 +392,17 @@ class Adam(Optimizer):
         return True
 
     def _extra_config(self):
-        return {"beta1": self.beta1, "beta2": self.beta2, "epsilon": self.epsilon}
+        return {"beta_1": self.beta1, "beta_2": self.beta2, "epsilon": self.epsilon}
+
+
+def _one_of(name: str, value, default, alias: str, alias_value):
+    """``value``, or ``alias_value`` when only the alias was given; ConfigError when both differ."""
+    if alias_value is None:
+        return value
+    if value != default and value != alias_value:
+        raise ConfigError(f"Pass either {name}= or {alias}= (the same setting), not both; received "
+                          f"{name}={value!r}, {alias}={alias_value!r}")
+    return alias_value
 
 
 class AdamW(Adam):

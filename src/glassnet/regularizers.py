@@ -32,6 +32,7 @@ class Regularizer:
         return total
 
     def grad(self, w: np.ndarray) -> np.ndarray:
+        """d penalty / dw, shape of ``w``: ``l1 * sign(w) + 2 * l2 * w``."""
         g = np.zeros_like(w)
         if self.l1:
             g += w.dtype.type(self.l1) * np.sign(w)
@@ -40,18 +41,22 @@ class Regularizer:
         return g
 
     def get_config(self) -> dict:
+        """``{"l1": ..., "l2": ...}``, as saved in model files; ``Regularizer(**config)`` rebuilds it."""
         return {"l1": self.l1, "l2": self.l2}
 
 
 def L1(l1: float = 0.01) -> Regularizer:
+    """An L1 penalty ``l1 * sum(|w|)`` (Keras' ``L1``, default 0.01); ConfigError for a negative ``l1``."""
     return Regularizer(l1=l1)
 
 
 def L2(l2: float = 0.01) -> Regularizer:
+    """An L2 penalty ``l2 * sum(w**2)`` (Keras' ``L2``, default 0.01; no ½); ConfigError for a negative ``l2``."""
     return Regularizer(l2=l2)
 
 
 def L1L2(l1: float = 0.0, l2: float = 0.0) -> Regularizer:
+    """Both penalties, ``l1 * sum(|w|) + l2 * sum(w**2)`` (Keras' ``L1L2``, defaults 0)."""
     return Regularizer(l1=l1, l2=l2)
 
 

@@ -38,6 +38,7 @@ class Schedule:
         raise NotImplementedError
 
     def get_config(self) -> dict:
+        """``{"class": name, <settings>}``, as saved in model files."""
         return {"class": type(self).__name__, **asdict(self)}
 
 

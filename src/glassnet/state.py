@@ -207,6 +207,8 @@ class TrainingState:
         self.callbacks: list[dict] = []
 
     def to_config(self) -> dict:
+        """The fit position as JSON-able data (the ``"training"`` section of a model file; the row order
+        goes into ``training/order.npy``)."""
         history = {k: [float(v) for v in vals] for k, vals in self.history.history.items()}
         epochs = [int(e) for e in self.history.epoch]
         if self.logs is not None and (not epochs or epochs[-1] != self.epoch - 1):

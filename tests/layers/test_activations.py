@@ -6,7 +6,21 @@ import torch
 import torch.nn.functional as F
 
 import glassnet as gn
-from glassnet.layers import ELU, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh, get_activation
+from glassnet.layers import (
+    ELU,
+    GELU,
+    SELU,
+    HardSigmoid,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+    get_activation,
+)
 
 torch.set_num_threads(1)
 
@@ -23,6 +37,12 @@ CASES = {
     "elu_0.5": (lambda: ELU(alpha=0.5), lambda z: F.elu(z, alpha=0.5)),
     "softmax": (Softmax, lambda z: torch.softmax(z, dim=-1)),
     "linear": (Linear, lambda z: z),
+    "gelu": (GELU, F.gelu),  # Keras' and PyTorch's default: the exact erf form
+    "gelu_tanh": (lambda: GELU(approximate=True), lambda z: F.gelu(z, approximate="tanh")),
+    "silu": (SiLU, F.silu),
+    "softplus": (Softplus, F.softplus),
+    "selu": (SELU, F.selu),
+    "hard_sigmoid": (HardSigmoid, F.hardsigmoid),  # Keras 3: relu6(z + 3) / 6
 }
 
 
@@ -52,7 +72,7 @@ def ours_and_torch(name, Z, dA):
 def test_gradcheck_activation(name):
     report = gn.gradcheck(CASES[name][0](), inputs((6, 4)))
     assert set(report.errors) == {"x"}
-    assert report.passed(1e-6), str(report)
+    assert report.passed, str(report)
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -64,7 +84,8 @@ def test_activation_matches_torch(name):
     assert_ours_vs_torch(dZ, dZ_t, f"{name} dZ")
 
 
-@pytest.mark.parametrize("name", ["sigmoid", "tanh", "elu", "softmax"])
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "elu", "softmax", "gelu", "gelu_tanh", "silu", "softplus",
+                                  "selu", "hard_sigmoid"])
 def test_extreme_inputs_match_torch(name):
     # far in the tails: no overflow warning turned into NaN, no 0·inf, same saturated values as torch
     Z = np.array([[-800.0, -40.0, 0.5, 40.0], [1000.0, 999.0, -1000.0, 3.0]])
@@ -75,7 +96,8 @@ def test_extreme_inputs_match_torch(name):
     assert_ours_vs_torch(dZ, dZ_t, f"{name} dZ at extreme inputs")
 
 
-@pytest.mark.parametrize("key", ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax", "linear"])
+@pytest.mark.parametrize("key", ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax", "linear", "gelu", "silu",
+                                 "softplus", "selu", "hard_sigmoid"])
 def test_names_give_the_layer_checked_above(key):
     layer = get_activation(key)
     assert layer.key == key
@@ -85,7 +107,70 @@ def test_names_give_the_layer_checked_above(key):
 def test_slope_is_the_elementwise_derivative():
     # the trace shows slope(Z, A); it must equal the backward pass with dA = 1
     Z = inputs((3, 5))
-    for name in ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "linear"]:
+    for name in ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "linear", "gelu", "silu", "softplus", "selu",
+                 "hard_sigmoid"]:
         layer = get_activation(name)
         a = layer.forward(Z)
         np.testing.assert_allclose(layer.slope(Z, a), layer.backward(np.ones_like(Z)), rtol=1e-15, err_msg=name)
+
+
+# -- the activations Keras users reach for: gelu, silu/swish, softplus, selu, hard_sigmoid ---------------------
+
+
+def test_erf_is_exact_to_double_precision():
+    import math
+
+    from glassnet.layers.activations import erf
+
+    x = np.concatenate([np.linspace(-7, 7, 20001), [-40.0, -27.5, 0.0, 1.0, -1.0, 27.5, 40.0]])
+    expected = np.array([math.erf(v) for v in x])
+    np.testing.assert_allclose(erf(x), expected, rtol=0, atol=3e-16)
+    assert erf(x.astype(np.float32)).dtype == np.float32
+
+
+def test_gelu_is_exact_by_default_and_tanh_when_approximate():
+    z = np.array([[-2.0, -0.5, 0.0, 0.7, 3.0]])
+    exact, approx = GELU().forward(z), GELU(approximate=True).forward(z)
+    # exact: z·Φ(z); Φ(0.7) = 0.7580363477769269 (tables), so gelu(0.7) = 0.5306254434...
+    np.testing.assert_allclose(exact[0, 3], 0.7 * 0.7580363477769269, rtol=1e-15)
+    assert 1e-5 < np.abs(exact - approx).max() < 1e-3  # close, but not the same function
+    assert GELU(approximate=True).get_config() == {"name": None, "approximate": True}
+    with pytest.raises(gn.ConfigError, match="approximate"):
+        GELU(approximate="tanh")
+
+
+def test_aliases_and_keras_constants():
+    assert type(get_activation("swish")) is SiLU and type(get_activation("SiLU")) is SiLU
+    assert type(get_activation("hardsigmoid")) is HardSigmoid
+    assert (SELU.alpha, SELU.scale) == (1.6732632423543772848170429916717, 1.0507009873554804934193349852946)
+    # hard_sigmoid is Keras 3's relu6(z + 3) / 6 (Keras 2 used 0.2·z + 0.5)
+    np.testing.assert_allclose(HardSigmoid().forward(np.array([[-4.0, -3.0, 0.0, 1.5, 3.0, 4.0]])),
+                               [[0.0, 0.0, 0.5, 0.75, 1.0, 1.0]])
+    with pytest.raises(gn.ConfigError, match="silu"):
+        get_activation("swishy")
+
+
+@pytest.mark.parametrize("key", ["gelu", "silu", "swish", "softplus", "selu", "hard_sigmoid"])
+def test_new_activations_train_in_dense_and_round_trip_a_file(key, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    y = (X[:, :1] * X[:, 1:2] > 0).astype(float)
+    model = gn.Sequential([gn.layers.Dense(8, activation=key), gn.layers.Dense(1, activation="sigmoid")],
+                          seed=0, dtype="float64")
+    model.compile(loss="binary_crossentropy", optimizer=gn.optimizers.Adam(0.05))
+    assert gn.gradcheck(model, X[:8], y[:8]).passed
+    history = model.fit(X, y, epochs=30, batch_size=None, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    model.save(tmp_path / "m.glassnet")
+    loaded = gn.load(tmp_path / "m.glassnet")
+    assert type(loaded.layers[0].activation) is type(model.layers[0].activation)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize("layer", [GELU(), SiLU(), Softplus(), SELU(), HardSigmoid()])
+def test_the_tracer_refuses_the_new_activations_clearly(layer):
+    model = gn.Sequential([gn.layers.Dense(2, activation=layer), gn.layers.Dense(1, activation="sigmoid")], seed=0)
+    model.compile(loss="mse", optimizer="sgd")
+    X, y = np.ones((2, 3)), np.ones((2, 1))
+    with pytest.raises(gn.errors.ExportError, match=f"activation {type(layer).__name__} is not supported"):
+        gn.trace.record(model, X, y)

@@ -117,7 +117,7 @@ def torch_pool(mode, pool_size, strides, pads, X, dA):
 def test_gradcheck_pooling(mode, rank, pool_size, strides, padding, spatial):
     layer = built(mode, rank, pool_size, strides, padding, spatial)
     report = gn.gradcheck(layer, inputs((2, *spatial, 3)))
-    assert report.passed(1e-6), str(report)
+    assert report.passed, str(report)
 
 
 @pytest.mark.parametrize("mode,rank,pool_size,strides,padding,spatial", ALL, ids=ids)
@@ -151,7 +151,7 @@ def test_global_average_pooling(cls, shape, dims):
     assert layer.build(shape[1:], np.random.default_rng(0), np.float64) == (3,)
     X = inputs(shape)
     report = gn.gradcheck(layer, X)
-    assert report.passed(1e-6), str(report)
+    assert report.passed, str(report)
     x = torch.tensor(X, requires_grad=True)
     a_t = x.mean(dim=dims)
     dA = np.random.default_rng(2).standard_normal(a_t.shape)

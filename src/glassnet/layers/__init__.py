@@ -4,12 +4,28 @@ recurrent layers (SimpleRNN, LSTM, GRU) and Embedding.
 Each follows the contract in ``base.py``.
 """
 
-from .activations import ELU, Activation, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh, get_activation
+from .activations import (
+    ELU,
+    GELU,
+    SELU,
+    Activation,
+    HardSigmoid,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+    get_activation,
+)
 from .base import Layer
 from .conv import Conv1D, Conv2D
 from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
+from .input import Input
 from .normalization import BatchNormalization
 from .pooling import (
     AveragePool1D,
@@ -19,15 +35,18 @@ from .pooling import (
     MaxPool1D,
     MaxPool2D,
 )
+from .preprocessing import Normalization
 from .recurrent import GRU, LSTM, SimpleRNN
 from .reshape import Flatten, Reshape
 from .residual import Residual
 
 __all__ = [
     "ELU",
+    "GELU",
     "GRU",
     "LAYERS",
     "LSTM",
+    "SELU",
     "Activation",
     "AveragePool1D",
     "AveragePool2D",
@@ -40,17 +59,22 @@ __all__ = [
     "Flatten",
     "GlobalAveragePooling1D",
     "GlobalAveragePooling2D",
+    "HardSigmoid",
+    "Input",
     "Layer",
     "LeakyReLU",
     "Linear",
     "MaxPool1D",
     "MaxPool2D",
+    "Normalization",
     "ReLU",
     "Reshape",
     "Residual",
+    "SiLU",
     "Sigmoid",
     "SimpleRNN",
     "Softmax",
+    "Softplus",
     "Tanh",
     "get_activation",
 ]
@@ -59,5 +83,6 @@ LAYERS = {
     cls.__name__: cls
     for cls in (Dense, Dropout, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, Softmax, Linear, Conv1D, Conv2D, MaxPool1D,
                 MaxPool2D, AveragePool1D, AveragePool2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
-                BatchNormalization, Flatten, Reshape, Residual, SimpleRNN, LSTM, GRU, Embedding)
+                BatchNormalization, Flatten, Reshape, Residual, SimpleRNN, LSTM, GRU, Embedding,
+                Normalization)
 }

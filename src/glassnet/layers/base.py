@@ -12,14 +12,38 @@ so an optimizer step is a handful of vectorized calls however many layers there 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 
 from ..backend import to_numpy
-from ..errors import ConfigError
+from ..checks import is_int
+from ..errors import ConfigError, NotBuiltError, ShapeError
 
 __all__ = ["Layer"]
+
+
+def input_shape_arg(input_shape, name: str = "input_shape") -> tuple[int, ...]:
+    """``input_shape`` (an int or a tuple of ints, no batch dimension) as a tuple; ShapeError otherwise."""
+    shape = (input_shape,) if is_int(input_shape) else input_shape
+    if (not isinstance(shape, (tuple, list)) or not shape
+            or not all(is_int(d) and int(d) >= 1 for d in shape)):
+        raise ShapeError(f"Received an invalid value for `{name}`, expected a tuple of positive integers "
+                         f"without the batch dimension, such as (4,) or (28, 28, 1). Received: "
+                         f"{name}={input_shape!r}")
+    return tuple(int(d) for d in shape)
+
+
+def _accepting_input_shape(init):
+    """Wrap a layer's ``__init__`` so that it also takes Keras' ``input_shape=`` keyword."""
+    @functools.wraps(init)
+    def __init__(self, *args, input_shape=None, **kwargs):
+        init(self, *args, **kwargs)
+        if input_shape is not None:
+            self.declared_input_shape = input_shape_arg(input_shape)
+
+    return __init__
 
 
 def _move(a, xp):
@@ -40,7 +64,17 @@ class Layer:
         device = self.__dict__.get("_device")
         return np if device is None else device.module
 
-    def __init__(self, name: str | None = None) -> None:
+    def __init_subclass__(cls, **kwargs):
+        # Every layer takes Keras' ``input_shape=`` keyword (meaningful on a model's first layer) without
+        # each constructor listing it.
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _accepting_input_shape(cls.__dict__["__init__"])
+
+    def __init__(self, name: str | None = None, input_shape=None) -> None:
+        #: the ``input_shape=`` given to the constructor (no batch dimension), or None; on the first layer
+        #: of a Sequential it builds the model at once, as in Keras
+        self.declared_input_shape = None if input_shape is None else input_shape_arg(input_shape)
         self.name = name
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
@@ -61,12 +95,15 @@ class Layer:
         return self.output_shape
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """The output shape (without the batch axis) for inputs of ``input_shape``; the default keeps it."""
         return tuple(input_shape)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """The layer's output for the batch ``x``; caches what :meth:`backward` needs."""
         raise NotImplementedError
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
+        """dL/dx for dL/dy ``dy`` of the last forward; writes each parameter's gradient into ``self.grads``."""
         raise NotImplementedError
 
     def input_dtype(self, X) -> np.dtype | None:
@@ -134,7 +171,40 @@ class Layer:
                 self.grads[k] += reg.grad(self.params[k])
 
     def count_params(self) -> int:
+        """Number of trainable numbers (the sizes of ``params``)."""
         return int(sum(p.size for p in self.params.values()))
+
+    # -- weights as Keras lists them --------------------------------------------------------------
+    def _weight_arrays(self, what: str) -> list[np.ndarray]:
+        if not self.built:
+            raise NotBuiltError(f'Layer "{self.display_name}" is not built yet: build the model (model.build(...) '
+                                f"or fit) before {what}")
+        return list(self.params.values()) + list(self.state.values())
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the layer's arrays in Keras' order: its parameters, then its buffers, each in the order
+        they were registered (Dense: ``[W, b]``; BatchNormalization: ``[gamma, beta, moving_mean,
+        moving_var]``)."""
+        return [np.array(to_numpy(a)) for a in self._weight_arrays("get_weights()")]
+
+    def set_weights(self, weights) -> None:
+        """Copy ``weights`` (a list as :meth:`get_weights` returns) into the layer's arrays, in place.
+
+        Every shape is checked before anything changes. In a model, the arrays are views onto its flat
+        buffers, so the model sees the new values at once.
+        """
+        targets = self._weight_arrays("set_weights()")
+        names = list(self.params) + list(self.state)
+        if not isinstance(weights, (list, tuple)) or len(weights) != len(targets):
+            received = len(weights) if isinstance(weights, (list, tuple)) else type(weights).__name__
+            raise ShapeError(f'Layer "{self.display_name}".set_weights expects a list of {len(targets)} arrays '
+                             f"({', '.join(names) or 'none'}); received {received}")
+        for name, target, w in zip(names, targets, weights):
+            if np.shape(w) != target.shape:
+                raise ShapeError(f'Layer "{self.display_name}".set_weights: {name} has shape {target.shape}; '
+                                 f"received {np.shape(w)}")
+        for target, w in zip(targets, weights):
+            target[...] = self.xp.asarray(to_numpy(w))
 
     def get_config(self) -> dict:
         """A plain dict of constructor arguments; ``type(self)(**config)`` rebuilds the layer."""
@@ -142,9 +212,11 @@ class Layer:
 
     @property
     def display_name(self) -> str:
+        """The layer's name, else its class name in lower case (``dense``), as error messages show it."""
         return self.name or type(self).__name__.lower()
 
     def extra_repr(self) -> str:
+        """The settings shown inside ``repr(layer)`` (PyTorch's idiom); empty by default."""
         return ""
 
     def __repr__(self) -> str:

@@ -21,20 +21,21 @@ class Dense(KernelLayer):
     ``Dense(units, activation="relu")`` is sugar for a Dense followed by a ReLU layer: the activation
     is an :class:`~glassnet.layers.activations.Activation` layer held in ``self.activation``.
 
+    Shapes: ``X (N, n_in)``, ``W (n_in, n_out)``, ``b (n_out,)``, ``Z, A (N, n_out)``.
+
     Parameters
     ----------
     units : int
         Number of outputs ``n_out``.
     activation : str, Activation or None
-        ``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"leaky_relu"``, ``"elu"``, ``"softmax"``, ``"linear"``
-        (None means linear).
+        ``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"leaky_relu"``, ``"elu"``, ``"gelu"``, ``"silu"``
+        (``"swish"``), ``"softplus"``, ``"selu"``, ``"hard_sigmoid"``, ``"softmax"``, ``"linear"`` (None means
+        linear).
     use_bias : bool
         Whether to add ``b``.
     kernel_initializer, bias_initializer : str or callable
         Defaults ``"glorot_uniform"`` and ``"zeros"`` as in Keras; the seed tutorial uses ``"uniform"``.
     kernel_regularizer, bias_regularizer : Regularizer, "l1", "l2" or None
-
-    Shapes: ``X (N, n_in)``, ``W (n_in, n_out)``, ``b (n_out,)``, ``Z, A (N, n_out)``.
     """
 
     def __init__(

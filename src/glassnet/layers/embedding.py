@@ -23,6 +23,8 @@ class Embedding(Layer):
     never through a float (float32 holds whole numbers exactly only up to 2**24: 16777217 would read row
     16777216); a float id above that limit of its dtype (2**24, or 2**53 for float64) is a DataError.
 
+    Shapes: ``x (N, T)``, ``E (input_dim, D)``, ``y (N, T, D)``.
+
     Parameters
     ----------
     input_dim : int
@@ -31,8 +33,6 @@ class Embedding(Layer):
         Length D of each embedding vector.
     embeddings_initializer : str or callable
         ``"random_uniform"`` (U[-0.05, 0.05], Keras' default) unless told otherwise.
-
-    Shapes: ``x (N, T)``, ``E (input_dim, D)``, ``y (N, T, D)``.
     """
 
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer="random_uniform",

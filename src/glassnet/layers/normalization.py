@@ -29,6 +29,8 @@ class BatchNormalization(Layer):
     PyTorch's BatchNorm differs in two conventions: its ``momentum`` is ``1 - momentum`` here, and its
     running variance is updated with the *unbiased* batch variance (``var · M / (M - 1)``).
 
+    Shapes: ``x, y (N, ..., C)``; ``gamma, beta, moving_mean, moving_var (C,)``.
+
     Parameters
     ----------
     axis : int
@@ -39,8 +41,6 @@ class BatchNormalization(Layer):
         Added to the variance before the square root (Keras' default 1e-3).
     center, scale : bool
         Whether to learn ``beta`` (shift) and ``gamma`` (scale).
-
-    Shapes: ``x, y (N, ..., C)``; ``gamma, beta, moving_mean, moving_var (C,)``.
     """
 
     state_names = ("moving_mean", "moving_var")

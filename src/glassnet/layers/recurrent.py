@@ -70,6 +70,7 @@ class _Recurrent(Layer):
         return (input_shape[0], self.units) if self.return_sequences else (self.units,)
 
     def bias_shape(self) -> tuple:
+        """Shape of the bias ``b``: ``(G·U,)`` (the GRU's is ``(2, 3U)``)."""
         return (self.gates * self.units,)
 
     def build(self, input_shape, rng, dtype=np.float32):
@@ -160,6 +161,8 @@ class SimpleRNN(_Recurrent):
     Torch: ``nn.RNN(C, U, nonlinearity="tanh", batch_first=True)`` with ``weight_ih_l0 = Wᵀ``,
     ``weight_hh_l0 = Uᵀ``, ``bias_ih_l0 = b``, ``bias_hh_l0 = 0``.
 
+    Shapes: ``x (N, T, C)``, ``W (C, U)``, ``U (U, U)``, ``b (U,)``.
+
     Parameters
     ----------
     units : int
@@ -170,8 +173,6 @@ class SimpleRNN(_Recurrent):
         Output every h_t as (N, T, U) rather than the last one (N, U).
     kernel_initializer, recurrent_initializer, bias_initializer : str or callable
         Keras' defaults: ``"glorot_uniform"``, ``"orthogonal"``, ``"zeros"``.
-
-    Shapes: ``x (N, T, C)``, ``W (C, U)``, ``U (U, U)``, ``b (U,)``.
     """
 
     gates = 1
@@ -241,6 +242,8 @@ class LSTM(_Recurrent):
     all steps at once before the loop. Torch: ``nn.LSTM(C, U, batch_first=True)`` with
     ``weight_ih_l0 = Wᵀ``, ``weight_hh_l0 = Uᵀ``, ``bias_ih_l0 = b``, ``bias_hh_l0 = 0``.
 
+    Shapes: ``x (N, T, C)``, ``W (C, 4U)``, ``U (U, 4U)``, ``b (4U,)``.
+
     Parameters
     ----------
     units : int
@@ -251,8 +254,6 @@ class LSTM(_Recurrent):
         Start the forget gate's bias at 1 (Keras' default; Jozefowicz et al. 2015).
     kernel_initializer, recurrent_initializer, bias_initializer : str or callable
         Keras' defaults: ``"glorot_uniform"``, ``"orthogonal"``, ``"zeros"``.
-
-    Shapes: ``x (N, T, C)``, ``W (C, 4U)``, ``U (U, 4U)``, ``b (4U,)``.
     """
 
     gates = 4
@@ -353,14 +354,14 @@ class GRU(_Recurrent):
     ``weight_hh_l0 = U[:, P]ᵀ``, ``bias_ih_l0 = b[0, P]``, ``bias_hh_l0 = b[1, P]`` with
     ``P = [U:2U, 0:U, 2U:3U]``.
 
+    Shapes: ``x (N, T, C)``, ``W (C, 3U)``, ``U (U, 3U)``, ``b (2, 3U)``.
+
     Parameters
     ----------
     units, return_sequences, kernel_initializer, recurrent_initializer, bias_initializer
         As in :class:`LSTM`.
     reset_after : bool
         Only True (Keras' default, PyTorch's formula) is implemented.
-
-    Shapes: ``x (N, T, C)``, ``W (C, 3U)``, ``U (U, 3U)``, ``b (2, 3U)``.
     """
 
     gates = 3

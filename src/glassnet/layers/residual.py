@@ -72,11 +72,15 @@ class Residual(Layer):
         for layer, group in self._route(mapping).values():
             setattr(layer, attr, {**getattr(layer, attr), **group})
 
-    params = property(lambda self: self._gather("params"), lambda self, v: self._scatter("params", v))
-    grads = property(lambda self: self._gather("grads"), lambda self, v: self._scatter("grads", v))
-    state = property(lambda self: self._gather("state"), lambda self, v: self._scatter("state", v))
+    params = property(lambda self: self._gather("params"), lambda self, v: self._scatter("params", v),
+                      doc="The sublayers' parameters under prefixed names (``main.0.W``, ``shortcut.0.W``).")
+    grads = property(lambda self: self._gather("grads"), lambda self, v: self._scatter("grads", v),
+                     doc="The sublayers' gradients, named as in ``params``.")
+    state = property(lambda self: self._gather("state"), lambda self, v: self._scatter("state", v),
+                     doc="The sublayers' buffers (BatchNormalization's moving statistics), named as in ``params``.")
     regularizers = property(lambda self: self._gather("regularizers"),
-                            lambda self, v: self._scatter("regularizers", v))
+                            lambda self, v: self._scatter("regularizers", v),
+                            doc="The sublayers' regularizers, named as in ``params``.")
 
     @property
     def state_names(self) -> tuple[str, ...]:

@@ -146,9 +146,9 @@ ARCHS: dict[str, Callable[..., Sequential]] = {"mlp": mlp, "fcn": fcn, "resnet":
 PAPER_SETTINGS = {
     "mlp": {"optimizer": lambda: Adadelta(0.1, rho=0.95, epsilon=1e-8), "patience": 200, "min_lr": 0.1,
             "epochs": 5000},
-    "fcn": {"optimizer": lambda: Adam(1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8), "patience": 50,
+    "fcn": {"optimizer": lambda: Adam(1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-8), "patience": 50,
             "min_lr": 1e-4, "epochs": 2000},
-    "resnet": {"optimizer": lambda: Adam(1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8), "patience": 50,
+    "resnet": {"optimizer": lambda: Adam(1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-8), "patience": 50,
                "min_lr": 1e-4, "epochs": 1500},
 }
 
@@ -257,7 +257,8 @@ def train(arch: str, X_train, y_train, X_test, y_test, *, epochs: int | None = N
     model = ARCHS[arch](len(classes), X_train.shape[1:], seed=seed, device=device)
     optimizer = paper["optimizer"]() if optimizer is None else optimizer
     model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizer)
-    schedule = ReduceLROnPlateau(monitor="loss", factor=0.5, patience=paper["patience"], min_lr=paper["min_lr"])
+    schedule = ReduceLROnPlateau(monitor="loss", factor=0.5, patience=paper["patience"], min_lr=paper["min_lr"],
+                                 min_delta=1e-4, cooldown=0)
     tracker = TestError(X_test, test_codes, every=test_every)
     start = time.perf_counter()
     history = model.fit(X_train, codes, epochs=epochs, batch_size=batch_size, shuffle=True,

@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 # R runs r/article.R. Installed by `make test` when run as root; otherwise they must be present.
 DEB_PACKAGES := libreoffice-calc-nogui chromium r-base-core
 
-.PHONY: demo test install system-deps lint bench fuzz clean
+.PHONY: demo test install system-deps lint bench fuzz docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,15 @@ system-deps:
 	  fi; \
 	fi
 
-test: $(STAMP) system-deps
+# The docs build first (strict: a broken link or reference, or a docstring griffe cannot parse, fails it),
+# so that pytest's summary stays the last line.
+test: $(STAMP) system-deps docs
 	$(BIN)/python -m pytest
+
+# The documentation site, offline, into site/: the guide (README.md's sections, docs/*.md) and the API
+# reference from the docstrings (mkdocs.yml, docs/hooks.py). Open site/index.html.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 # The fuzzers with many more examples (hypothesis profile "fuzz"), and the slow tests (training from a
 # 1 GB memory-mapped file); prints how many inputs the fuzzers tried and the memory measured.
@@ -49,4 +56,4 @@ bench: $(STAMP)
 	$(BIN)/glassnet bench --json benchmarks/results/bench.json --md benchmarks/results/bench.md --plot benchmarks/results/bench.png
 
 clean:
-	rm -rf $(VENV) demo-out .pytest_cache
+	rm -rf $(VENV) demo-out site .pytest_cache

@@ -433,3 +433,28 @@ def test_unknown_device_is_one_line_naming_the_valid_ones(capsys, data, tmp_path
     assert err.startswith(f"glassnet {command}: ConfigError: Received an invalid value for `device`, expected one of ")
     assert "cpu" in err and "gpu" in err and "Received: device='tpu'" in err
     assert not (tmp_path / "m").exists()
+
+
+def test_class_weight_balanced_and_by_label(capsys, data, tmp_path):
+    # an imbalanced set: 60 red, 15 green, 15 blue
+    codes = np.repeat([0, 1, 2], [60, 15, 15])
+    X = np.random.default_rng(3).normal(size=(90, 2)) + codes[:, None]
+    path = write(tmp_path / "imb.csv", ["x1", "x2", "color"], [[a, b, COLORS[k]] for (a, b), k in zip(X, codes)])
+    common = ["--data", path, "--target", "color", "--epochs", "3", "--layers", "4"]
+    weights = {}
+    for name, extra in [("none", []), ("ones", ["--class-weight", "red:1,green:1,blue:1"]),
+                        ("balanced", ["--class-weight", "balanced"]),
+                        ("by-hand", ["--class-weight", "red:0.5,green:2,blue:2"])]:
+        train_json(capsys, *common, *extra, "--save", str(tmp_path / f"{name}.glassnet"))
+        weights[name] = gn.load(tmp_path / f"{name}.glassnet").get_weights()
+    same = lambda a, b: all(np.array_equal(x, y) for x, y in zip(weights[a], weights[b]))  # noqa: E731
+    assert same("none", "ones")
+    assert same("balanced", "by-hand")  # 90 / (3·60) = 0.5, 90 / (3·15) = 2
+    assert not same("none", "balanced")
+    for bad, message in [("purple:2", "not LABEL:WEIGHT with a label of the target"),
+                         ("red:x", "is not a number"), ("red:-1", "positive number")]:
+        rc, _, err = cli(capsys, "train", *common, "--class-weight", bad, "--save", str(tmp_path / "bad.glassnet"))
+        assert rc == 2 and message in err
+    rc, _, err = cli(capsys, "train", "--data", data["reg"], "--target", "price", "--class-weight", "balanced",
+                     "--save", str(tmp_path / "r.glassnet"))
+    assert rc == 2 and "needs a classification target" in err

@@ -77,6 +77,13 @@ def add_parser(subparsers) -> None:
         help="hold out this fraction of rows, drawn at random with --seed, for validation",
     )
     p.add_argument(
+        "--class-weight",
+        default=None,
+        metavar="W",
+        help="weigh classes in the loss: 'balanced' (scikit-learn's n_rows / (n_classes · rows of the class)) "
+        "or LABEL:WEIGHT pairs such as 'yes:3,no:1' (unlisted classes weigh 1); classification only",
+    )
+    p.add_argument(
         "--task",
         choices=["classification", "regression"],
         default=None,
@@ -209,6 +216,31 @@ def _interrupted(args, model, rows: int, batch_size: int) -> int:
     return 130
 
 
+def _class_weight(spec, task, y, classes) -> dict[int, float] | None:
+    """``--class-weight`` as fit's ``class_weight`` (class index -> weight), from the training rows ``y``."""
+    if spec is None:
+        return None
+    if task != "classification":
+        raise ConfigError(f"--class-weight {spec!r} needs a classification target; this one is a regression")
+    if spec == "balanced":
+        counts = np.bincount(y, minlength=len(classes))
+        return {i: len(y) / (len(classes) * n) for i, n in enumerate(counts) if n}
+    index = {str(label): i for i, label in enumerate(classes.tolist())}
+    weights = {}
+    for pair in spec.split(","):
+        label, sep, value = pair.strip().rpartition(":")
+        if not sep or label not in index:
+            known = ", ".join(index)
+            raise ConfigError(f"--class-weight {spec!r}: {pair.strip()!r} is not LABEL:WEIGHT with a label of the "
+                              f"target (its classes: {known}), nor 'balanced'")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(f"--class-weight {spec!r}: the weight {value!r} of {label!r} is not a number") from None
+        weights[index[label]] = c.positive_float(f"--class-weight of {label!r}", number)
+    return weights
+
+
 def run(args) -> int:
     hidden = parse_layers(args.layers)
     ignored, id_column = c.parse_columns(args, args.target)
@@ -251,6 +283,7 @@ def run(args) -> int:
     X, X_val, y_val = table.X, None, None
     if split:
         X, y, X_val, y_val = train_val_split(X, y, split, rng=seed)
+    class_weight = _class_weight(args.class_weight, task, y, classes if task == "classification" else None)
     meta = {"task": task, "target": args.target, "features": table.feature_names}
     if task == "classification":
         meta["classes"] = classes.tolist()
@@ -302,6 +335,7 @@ def run(args) -> int:
         batch_size=batch_size,
         shuffle=True,
         validation_data=validation,
+        class_weight=class_weight,
         callbacks=callbacks,
         verbose=0,
         resume_from=args.resume,

@@ -166,7 +166,7 @@ def test_a_scheduler_may_take_the_epoch_alone_as_in_keras():
     model = bn_model()
     history = model.fit(X, Y, epochs=3, batch_size=20, verbose=0,
                         callbacks=[LearningRateScheduler(lambda epoch: 0.1 * 0.5**epoch),
-                                   ReduceLROnPlateau(patience=100)])
+                                   ReduceLROnPlateau(monitor="loss", patience=100)])
     assert history.history["lr"] == [0.1, 0.05, 0.025]
 
 

@@ -8,24 +8,24 @@ is a view onto it.
 
 from __future__ import annotations
 
-import math
 import time
-import warnings
 from collections.abc import Iterable
 
 import numpy as np
 
+from . import guard
 from .backend import as_dtype, get_device, make_rng, to_numpy
 from .checks import check_bool, check_positive_int, is_int
-from .errors import ConfigError, DivergenceError, GlassnetWarning, NotBuiltError, ShapeError, invalid_value
-from .layers.activations import ACTIVATIONS, Activation
+from .errors import ConfigError, NotBuiltError, ShapeError, invalid_value
+from .layers.activations import Activation
 from .layers.base import Layer
 from .layers.input import Input
 from .losses import Loss, get_loss
 from .metrics import get_metric
 from .optimizers import Optimizer, get_optimizer
+from .pairing import warn_output_mismatch
 from .serialize import model_config, model_from_file, read_model_file, save_model
-from .state import PARTS, buffer_keys, load_state_dict, state_dict
+from .state import PARTS, lay_out, lay_out_again, load_state_dict, state_dict
 from .training import check_inputs, check_targets, check_weights, evaluate_prepared, fit, predict_prepared
 
 __all__ = ["Sequential", "load_model"]
@@ -142,35 +142,12 @@ class Sequential:
             warn_output_mismatch(self, stacklevel=4)  # the user's build(), or add() on a built model
 
     def _flatten_params(self) -> None:
-        """Move every parameter and gradient into one flat buffer and make the layers' arrays views."""
-        entries = [(i, k, p) for i, layer in enumerate(self.layers) for k, p in layer.params.items()]
-        total = sum(p.size for _, _, p in entries)
-        xp = self._device.module
-        self.flat_params = xp.empty(total, dtype=self.dtype)
-        self.flat_grads = xp.zeros(total, dtype=self.dtype)
-        self.param_index: dict[tuple[int, str], tuple[slice, tuple]] = {}
-        views: list[tuple[dict, dict]] = [({}, {}) for _ in self.layers]
-        offset = 0
-        for i, k, p in entries:
-            s = slice(offset, offset + p.size)
-            self.flat_params[s] = p.ravel()
-            views[i][0][k] = self.flat_params[s].reshape(p.shape)
-            views[i][1][k] = self.flat_grads[s].reshape(p.shape)
-            self.param_index[(i, k)] = (s, p.shape)
-            offset += p.size
-        for layer, (params, grads) in zip(self.layers, views):
-            layer.bind(params, grads)
-            layer.move_to(self._device)
-        self._backup = self.flat_params.copy()
-        # the buffers (layer.state) the divergence guard keeps beside the parameters: (array, last good copy)
-        self._buffers = [(a, a.copy()) for a in (self.layers[i].state[k] for i, k in buffer_keys(self))]
-        self._regularized = [la for la in self.layers if any(r is not None for r in la.regularizers.values())]
+        """Lay every parameter and gradient out in one flat buffer each (see :func:`glassnet.state.lay_out`)."""
+        lay_out(self)
 
     def _snapshot(self) -> None:
         """Make the current parameters and buffers the divergence guard's last good state."""
-        self._backup[...] = self.flat_params
-        for a, copy in self._buffers:
-            copy[...] = a
+        guard.snapshot(self)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -183,22 +160,7 @@ class Sequential:
         if self.optimizer is not None:
             self.optimizer.attach(self)
         if self.built:
-            self._lay_out_again()
-
-    def _lay_out_again(self) -> None:
-        """New flat buffers on the model's device, filled from the model's own state dict (copies, or
-        arrays of another device); the optimizer is attached to them again and keeps its state."""
-        saved = self.state_dict(("params", "buffers", "optimizer"))
-        for layer in self.layers:  # host arrays of the right shapes, which _flatten_params lays out on the device
-            layer.params = {k: to_numpy(v) for k, v in layer.params.items()}
-        self._flatten_params()
-        if self.optimizer is not None:
-            opt = saved.pop("optimizer")
-            self.optimizer.state = {}
-            if self.optimizer.p is not None:
-                self.optimizer.build(self.flat_params, self.flat_grads, self.param_index)
-                saved["optimizer"] = opt
-        self.load_state_dict(saved)
+            lay_out_again(self)
 
     # -- devices ---------------------------------------------------------------------------------------
     @property
@@ -218,7 +180,7 @@ class Sequential:
             return self
         self._device = target
         if self.built:
-            self._lay_out_again()
+            lay_out_again(self)
         return self
 
     def to_device(self, a):
@@ -356,56 +318,14 @@ class Sequential:
         ``sample_weight``: float64 weights (N,) of the batch's rows, or None. NumPy's overflow warnings are
         silenced here: a step that overflows ends in a non-finite loss, and DivergenceError says it all.
         """
-        for buffer, copy in self._buffers:  # the forward pass may move them (BatchNorm's moving statistics)
-            copy[...] = buffer
+        guard.before_forward(self)  # the forward pass may move the buffers (BatchNorm's moving statistics)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             a = self.forward(x, training=True)
             loss = self.compute_loss(a, y, sample_weight=sample_weight)
-            if not math.isfinite(loss) or (self._buffers and not self._buffers_finite()):
-                self._diverged(loss)
+            guard.check_step(self, loss)  # DivergenceError, with the last good state back
             self.backward(a, y, sample_weight=sample_weight)
             self.optimizer.step(backup=self._backup)  # _backup: the last weights whose loss was finite
         return loss, a
-
-    def _diverged(self, loss: float) -> None:
-        """Put back the last good parameters and buffers, then raise DivergenceError."""
-        where = self._first_non_finite()
-        self.flat_params[...] = self._backup
-        for buffer, copy in self._buffers:
-            buffer[...] = copy
-        note = ""
-        opt = self.optimizer
-        if any(not bool(self.xp.isfinite(v).all()) for v in opt.state.values()):
-            opt.reset()  # its moments hold the overflow; keeping them would poison the next fit at once
-            note = f" The optimizer's state was not finite and has been reset ({type(opt).__name__} at step 0)."
-        raise DivergenceError(
-            f"Training diverged: the loss became {loss} at step {opt.iterations + 1}"
-            f"{where}. The model keeps its last weights with a finite loss, buffers included.{note} "
-            "Try a lower learning rate or gradient clipping (clipnorm=, clipvalue=)."
-        )
-
-    def _buffers_finite(self) -> bool:
-        """Whether every buffer is finite (checked after each forward pass: a batch can overflow BatchNorm's
-        moving variance while its normalized output, and so the loss, stays finite)."""
-        xp = self.xp
-        return all(bool(xp.isfinite(a).all()) for a, _ in self._buffers)
-
-    def _non_finite_state(self) -> bool:
-        """Whether a parameter or a buffer holds NaN or inf (checked at the end of each epoch)."""
-        return not bool(self.xp.isfinite(self.flat_params).all()) or not self._buffers_finite()
-
-    def _first_non_finite(self) -> str:
-        for i, layer in enumerate(self.layers):
-            for kind, arrays in (("parameter", layer.params), ("buffer", layer.state)):
-                for k, p in arrays.items():
-                    if not np.isfinite(p).all():
-                        return (f"; non-finite values first appeared in {kind} {k} of layer {i} "
-                                f"({layer.display_name})")
-        for i, layer in enumerate(self.layers):
-            a = getattr(layer, "a", None)
-            if a is not None and not np.isfinite(a).all():
-                return f"; non-finite values first appeared in the output of layer {i} ({layer.display_name})"
-        return ""
 
     # -- training, inference -----------------------------------------------------------------------------
     def fit(self, X, y, epochs: int = 1, batch_size: int | None = 32, shuffle: bool = True,
@@ -685,45 +605,6 @@ class Sequential:
 
 
 #: what each cross-entropy needs from the output layer (glassnet's cross-entropies take probabilities)
-_PROBABILITY_OUTPUTS = {"binary_crossentropy": "sigmoid", "categorical_crossentropy": "softmax",
-                        "sparse_categorical_crossentropy": "softmax"}
-
-
-def warn_output_mismatch(model, stacklevel: int = 3) -> None:
-    """A GlassnetWarning, naming the fix, when the output layer does not give what the loss takes.
-
-    Called once the model is both compiled and built (by ``compile`` or by ``build``, whichever comes
-    last): such a model trains without an error, on clipped or meaningless probabilities.
-    """
-    loss = model.loss.key
-    if loss not in _PROBABILITY_OUTPUTS or not model.layers:
-        return
-    last = model.layers[-1]
-    act = last.activation if hasattr(last, "backward_z") else last  # Dense, Conv1D, Conv2D, or an activation
-    if not isinstance(act, Activation) or ACTIVATIONS.get(act.key) is not type(act):
-        return  # not an output we know: say nothing
-    units, want = model.output_shape[-1], _PROBABILITY_OUTPUTS[loss]
-    if act.key not in ("sigmoid", "hard_sigmoid", "softmax"):
-        problem = (f"after a {act.key} output: glassnet's cross-entropies take probabilities, not logits (there "
-                   "is no from_logits option), so the loss is computed on clipped values")
-        fix = f"use activation='{want}' on the last layer"
-    elif want == "softmax" and units == 1:
-        problem = ("with a single output unit: a softmax over one unit is always 1, and one sigmoid unit is "
-                   "not a distribution over classes")
-        fix = ("for two classes use one sigmoid unit with loss='binary_crossentropy', or softmax with one "
-               "unit per class")
-    elif want == "sigmoid" and act.key == "softmax" and units == 1:
-        problem = "after a softmax over one unit, which is always 1"
-        fix = "use activation='sigmoid' on the last layer"
-    elif want == "softmax" and act.key != "softmax":
-        problem = f"after a {act.key} output of {units} units: its rows are not distributions over classes"
-        fix = ("use activation='softmax' on the last layer (or loss='binary_crossentropy' for independent, "
-               "multi-label outputs)")
-    else:
-        return
-    warnings.warn(GlassnetWarning(f"Loss {loss!r} {problem}; {fix}."), stacklevel=stacklevel)
-
-
 def load_model(path, device=None) -> Sequential:
     """Read a model written by :meth:`Sequential.save` (``gn.load``); ModelFileError for anything else.
 

@@ -33,7 +33,7 @@ from .checks import is_int
 from .errors import ConfigError, ShapeError
 
 __all__ = ["PARTS", "WEIGHTS", "TrainingState", "apply_callback_states", "buffer_keys", "callback_states",
-           "load_state_dict", "n_batches", "param_keys", "state_dict"]
+           "lay_out", "lay_out_again", "load_state_dict", "n_batches", "param_keys", "state_dict"]
 
 PARTS = ("params", "buffers", "optimizer", "rng", "callbacks", "training")
 #: what Keras calls the weights (trainable and non-trainable): what restore_best_weights keeps
@@ -167,6 +167,55 @@ def load_state_dict(model, sd: dict, strict: bool = True, exact_dtype: bool = Tr
         apply_callback_states(model._callbacks, sd["callbacks"])
     if model.built:
         model._snapshot()  # the divergence guard's last good state is what was just loaded
+
+
+# -- the layout: one flat buffer of parameters, one of gradients ------------------------------------------
+
+
+def lay_out(model) -> None:
+    """Lay every parameter and gradient of ``model`` out in one flat buffer each; the layers' arrays become views.
+
+    Also makes the divergence guard's copies (:mod:`glassnet.guard`): the parameters (``model._backup``) and
+    each registered buffer with a copy of it (``model._buffers``).
+    """
+    entries = [(i, k, p) for i, layer in enumerate(model.layers) for k, p in layer.params.items()]
+    total = sum(p.size for _, _, p in entries)
+    xp = model._device.module
+    model.flat_params = xp.empty(total, dtype=model.dtype)
+    model.flat_grads = xp.zeros(total, dtype=model.dtype)
+    model.param_index = {}  # (layer index, name) -> (slice of the flat buffers, shape)
+    views: list[tuple[dict, dict]] = [({}, {}) for _ in model.layers]
+    offset = 0
+    for i, k, p in entries:
+        s = slice(offset, offset + p.size)
+        model.flat_params[s] = p.ravel()
+        views[i][0][k] = model.flat_params[s].reshape(p.shape)
+        views[i][1][k] = model.flat_grads[s].reshape(p.shape)
+        model.param_index[(i, k)] = (s, p.shape)
+        offset += p.size
+    for layer, (params, grads) in zip(model.layers, views):
+        layer.bind(params, grads)
+        layer.move_to(model._device)
+    model._backup = model.flat_params.copy()
+    # the buffers (layer.state) the divergence guard keeps beside the parameters: (array, last good copy)
+    model._buffers = [(a, a.copy()) for a in (model.layers[i].state[k] for i, k in buffer_keys(model))]
+    model._regularized = [la for la in model.layers if any(r is not None for r in la.regularizers.values())]
+
+
+def lay_out_again(model) -> None:
+    """New flat buffers on the model's device, filled from the model's own state dict (after a copy, an
+    unpickling or a move to another device); the optimizer is attached to them again and keeps its state."""
+    saved = model.state_dict(("params", "buffers", "optimizer"))
+    for layer in model.layers:  # host arrays of the right shapes, which lay_out puts on the device
+        layer.params = {k: to_numpy(v) for k, v in layer.params.items()}
+    lay_out(model)
+    if model.optimizer is not None:
+        opt = saved.pop("optimizer")
+        model.optimizer.state = {}
+        if model.optimizer.p is not None:
+            model.optimizer.build(model.flat_params, model.flat_grads, model.param_index)
+            saved["optimizer"] = opt
+    model.load_state_dict(saved)
 
 
 # -- where a fit stands ----------------------------------------------------------------------------------------

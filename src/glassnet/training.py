@@ -18,6 +18,7 @@ import threading
 
 import numpy as np
 
+from . import guard
 from .backend import to_numpy
 from .callbacks import Callback, EpochLogger, ModelCheckpoint, ProgressBar
 from .checks import check_positive_int, is_int
@@ -343,8 +344,7 @@ def _run_epoch(model, data: _Data, state: TrainingState, cbs, batch_size, shuffl
             pages.drop()
             return False
     pages.drop()  # the epoch's pass over X is over: release the file's pages before validation
-    if model._non_finite_state():
-        model._diverged(float("nan"))
+    guard.check_epoch(model)  # DivergenceError if the last update left anything non-finite
     rows = n if W is None else float(W.sum())  # the loss's denominator: Σ wᵢ over every training row
     logs = {k: (_epoch_loss(model, v, rows) if k == "loss" else v / n) for k, v in totals.items()}
     if data.Xv is not None:

@@ -447,7 +447,7 @@ def test_class_weight_balanced_and_by_label(capsys, data, tmp_path):
                         ("by-hand", ["--class-weight", "red:0.5,green:2,blue:2"])]:
         train_json(capsys, *common, *extra, "--save", str(tmp_path / f"{name}.glassnet"))
         weights[name] = gn.load(tmp_path / f"{name}.glassnet").get_weights()
-    same = lambda a, b: all(np.array_equal(x, y) for x, y in zip(weights[a], weights[b]))  # noqa: E731
+    same = lambda a, b: all(np.array_equal(x, y) for x, y in zip(weights[a], weights[b]))
     assert same("none", "ones")
     assert same("balanced", "by-hand")  # 90 / (3·60) = 0.5, 90 / (3·15) = 2
     assert not same("none", "balanced")

@@ -5,18 +5,11 @@ import json
 
 import numpy as np
 import pytest
+from test_cli_train import cli, write  # the CSV and command helpers of the train tests
 
 import glassnet as gn
 from glassnet.cli.main import main
 from glassnet.layers import Dense, Normalization
-
-
-def write(path, header, rows):
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-    return str(path)
 
 
 def read_text(text):
@@ -24,10 +17,6 @@ def read_text(text):
     return rows[0], rows[1:]
 
 
-def cli(capsys, *argv):
-    rc = main(list(argv))
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 @pytest.fixture(scope="module")

@@ -314,3 +314,21 @@ def test_broken_fused_gradient_is_detected(monkeypatch):
     report = gn.gradcheck(deep_model(), X, y)
     assert not report.passed
     assert report.max_error > 0.5, str(report)
+
+
+def test_a_bias_before_batch_norm_has_gradient_zero_and_passes(monkeypatch):
+    # its true gradient is 0 in training mode: the finite difference sees only rounding noise (~1e-10)
+    X = np.random.default_rng(0).normal(size=(8, 3))
+    model = gn.Sequential([gn.layers.Dense(4), gn.layers.BatchNormalization(), gn.layers.Dense(1)], seed=0,
+                          dtype="float64").compile(loss="mse", optimizer="sgd")
+    report = gn.gradcheck(model, X, X @ [1.0, 2.0, 3.0])
+    assert report.errors["b1"] < 1e-6 and report.passed, str(report)
+    backward = gn.layers.Dense.backward
+
+    def doubled_dW(self, dy):  # a wrong gradient is still caught
+        dx = backward(self, dy)
+        self.grads["W"] *= 2
+        return dx
+
+    monkeypatch.setattr(gn.layers.Dense, "backward", doubled_dW)
+    assert gn.gradcheck(model, X, X @ [1.0, 2.0, 3.0]).errors["W1"] > 0.1

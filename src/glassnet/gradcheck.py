@@ -1,8 +1,12 @@
 """Finite-difference gradient checks for a model, a layer or a loss (float64, central differences).
 
 For every checked element ``p`` the numerical slope is ``(L(p + h) - L(p - h)) / 2h``. A parameter's
-error is ``max|analytic - numeric| / max(max|analytic|, max|numeric|)``: the worst deviation relative
-to the gradient's own scale, which stays meaningful where single elements are near zero.
+error is ``max|analytic - numeric| / max(max|analytic|, max|numeric|, 1e-3·G)``: the worst deviation relative
+to the gradient's own scale, which stays meaningful where single elements are near zero, and at least to a
+thousandth of ``G``, the largest gradient checked with it: an array whose true gradient is 0 (a bias before a
+batch normalization) is measured against the finite difference's rounding noise at that scale, not against
+itself. A wrong gradient of an array a thousand times smaller than the largest still shows (a doubled one
+gives about 1).
 
 By default the forward pass that is differentiated is the training-mode one, the one ``fit``
 backpropagates through: batch normalization uses the batch's statistics (so ``L`` depends on them),
@@ -58,10 +62,25 @@ class GradcheckReport:
         return "\n".join(lines)
 
 
-def _rel_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
-    scale = max(float(np.abs(analytic).max(initial=0)), float(np.abs(numeric).max(initial=0)))
+#: an array's gradient is measured against at least this fraction of the largest gradient checked with it
+FLOOR = 1e-3
+
+
+def _rel_error(analytic: np.ndarray, numeric: np.ndarray, floor: float = 0.0) -> float:
+    scale = max(float(np.abs(analytic).max(initial=0)), float(np.abs(numeric).max(initial=0)), floor)
     diff = float(np.abs(analytic - numeric).max(initial=0))
     return 0.0 if diff == 0 else diff / max(scale, 1e-300)
+
+
+def _errors(report, pairs: dict) -> None:
+    """Fill ``report`` from ``{name: (analytic, numeric)}``: each array's error relative to its own scale, or
+    to ``FLOOR`` × the largest gradient of the check when its own is smaller (a bias before a batch
+    normalization has a true gradient of 0, where the finite difference sees only rounding noise)."""
+    top = max((max(float(np.abs(a).max(initial=0)), float(np.abs(n).max(initial=0))) for a, n in pairs.values()),
+              default=0.0)
+    for name, (a, n) in pairs.items():
+        report.errors[name] = _rel_error(a, n, FLOOR * top)
+        report.checked[name] = len(n)
 
 
 def _numeric(f, arr: np.ndarray, idx, h: float) -> np.ndarray:
@@ -199,17 +218,15 @@ def _check_model(model, X, y, training, h, max_checks, rng, seed) -> GradcheckRe
     m.backward(a, Y)
     mode = "training" if training else "inference"
     report = GradcheckReport(subject=f"model ({len(m.layers)} layers, loss {m.loss.key}, {mode} mode)")
-    n = 0
+    n, pairs = 0, {}
     for i, layer in enumerate(m.layers):
         if not layer.params:
             continue
         n += 1
         for k, p in layer.params.items():
             idx = _indices(p.size, max_checks, rng)
-            num = _numeric(loss, p, idx, h)
-            name = f"{k}{n}"
-            report.errors[name] = _rel_error(layer.grads[k].reshape(-1)[idx], num)
-            report.checked[name] = len(idx)
+            pairs[f"{k}{n}"] = (layer.grads[k].reshape(-1)[idx], _numeric(loss, p, idx, h))
+    _errors(report, pairs)
     return report
 
 
@@ -238,10 +255,11 @@ def _check_layer(layer, X, training, h, max_checks, rng, seed) -> GradcheckRepor
     report = GradcheckReport(subject=f"layer {layer!r}, {'training' if training else 'inference'} mode")
     targets = dict(layer.params) | ({} if dx is None else {"x": X})
     analytic = dict(layer.grads) | {"x": dx}
+    pairs = {}
     for k, arr in targets.items():
         idx = _indices(arr.size, max_checks, rng)
-        report.errors[k] = _rel_error(np.asarray(analytic[k]).reshape(-1)[idx], _numeric(loss, arr, idx, h))
-        report.checked[k] = len(idx)
+        pairs[k] = (np.asarray(analytic[k]).reshape(-1)[idx], _numeric(loss, arr, idx, h))
+    _errors(report, pairs)
     return report
 
 

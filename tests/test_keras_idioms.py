@@ -274,7 +274,7 @@ def test_early_stopping_verbose_prints_keras_lines(capsys):
     stopper = EarlyStopping(monitor="loss", patience=2, min_delta=1e9, restore_best_weights=True, verbose=1)
     model.fit(X, y, epochs=10, batch_size=None, verbose=0, callbacks=[stopper])
     out = capsys.readouterr().out.splitlines()
-    assert out == ["Restoring model weights from the end of the best epoch: 1.", "Epoch 3: early stopping"]
+    assert out == ["Epoch 3: early stopping", "Restoring model weights from the end of the best epoch: 1."]  # Keras 3's order
     quiet = EarlyStopping(monitor="loss", patience=2, min_delta=1e9)
     model.fit(X, y, epochs=10, batch_size=None, verbose=0, callbacks=[quiet])
     assert capsys.readouterr().out == ""

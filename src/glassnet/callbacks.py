@@ -265,13 +265,13 @@ class EarlyStopping(_Monitor):
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
+        if self.verbose and self.stopped_epoch is not None:  # Keras' order: the stop, then the restore
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
         # as Keras 3: the best epoch comes back at the end of training, whether it stopped early or not
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose:
                 print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
             self.model.load_state_dict(self.best_weights)
-        if self.verbose and self.stopped_epoch is not None:
-            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
 
 
 class LearningRateScheduler(Callback):

@@ -33,7 +33,8 @@ PUBLIC_MODULES = [
     "glassnet", "glassnet.layers", "glassnet.losses", "glassnet.optimizers", "glassnet.schedules",
     "glassnet.callbacks", "glassnet.metrics", "glassnet.regularizers", "glassnet.initializers",
     "glassnet.data", "glassnet.trace", "glassnet.models", "glassnet.models.tsc", "glassnet.sklearn",
-    "glassnet.gradcheck", "glassnet.state", "glassnet.checks", "glassnet.errors",
+    "glassnet.gradcheck", "glassnet.state", "glassnet.checks", "glassnet.errors", "glassnet.search",
+    "glassnet.dask",
 ]
 PAGE_TIMEOUT_S = 300  # a page's blocks together; README's take about 10 s
 

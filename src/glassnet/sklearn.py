@@ -256,8 +256,10 @@ class GlassClassifier(ClassifierMixin, _GlassEstimator):
     batch_size : int or None, default 32
         Rows per update; None trains on all rows at once.
     l2 : float, default 0.0
-        Penalty ``l2 · Σ W²`` on every kernel, added to the mean loss (Keras' scale; scikit-learn's ``alpha``
-        is ``l2 = alpha / (2 · batch_size)``).
+        Penalty ``l2 · Σ W²`` on every kernel, added to the mean loss (Keras' scale). scikit-learn's MLP
+        ``alpha`` is ``l2 = alpha / (2 · batch_size)`` for the classifier, and ``alpha / batch_size`` for the
+        regressor, whose squared error MLPRegressor halves (``benchmarks/parity.py`` checks both against
+        scikit-learn's own gradients).
     dropout : float, default 0.0
         Dropout rate after each hidden layer, in [0, 1).
     early_stopping : bool, default False

@@ -73,8 +73,9 @@ def test_demo_json_is_the_tutorials_run_and_lands_near_the_published_predictions
     assert err["loss"][-1] == pytest.approx(0.5 * float(np.sum(E**2)), rel=1e-12)
     assert err["mean_abs"][-1] == pytest.approx(float(np.mean(np.abs(E))), rel=1e-12)
     assert err["loss"][-1] < err["loss"][0]
-    assert d["files"] == {"loss_png": str(tmp_path / "loss.png")}
+    assert d["files"] == {"loss_png": str(tmp_path / "loss.png"), "network_png": str(tmp_path / "network.png")}
     assert (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "network.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_demo_sgd_runs_one_sample_at_a_time_in_order(capsys, tmp_path, no_trace):
@@ -97,7 +98,7 @@ def test_demo_text_logs_every_100_epochs_then_weights_and_predictions(capsys, tm
     assert "½·ΣE²" in logs[0] and "mean|E|" in logs[0]
     for heading in ("initial weights:", "final weights:", "predictions", "W1 (wh)", "b2 (bout)"):
         assert heading in out
-    assert f"wrote {tmp_path / 'loss.png'}" in out
+    assert f"wrote {tmp_path / 'loss.png'}" in out and f"wrote {tmp_path / 'network.png'}" in out
     assert "250/250" in err and "error=" in err  # the tqdm bar, on stderr
     assert "glassnet.trace is not available" in err
 
@@ -126,7 +127,7 @@ def test_demo_records_the_trace_from_the_same_initial_weights(capsys, tmp_path, 
     np.testing.assert_array_equal(X_seen, X)
     for w, (k, v) in zip(weights, d["initial_weights"].items()):
         np.testing.assert_array_equal(w, np.array(v), err_msg=k)
-    assert set(d["files"]) == {"loss_png", "trace_xlsx", "trace_html"}
+    assert set(d["files"]) == {"loss_png", "network_png", "trace_xlsx", "trace_html"}
     assert (tmp_path / "article-trace.xlsx").exists() and (tmp_path / "article-trace.html").exists()
 
 
@@ -142,7 +143,8 @@ def test_demo_without_matplotlib_still_trains_and_says_why_no_plot(capsys, tmp_p
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     d, err = run_json(capsys, "--epochs", "5", "--out", str(tmp_path))
     assert d["files"] == {}
-    assert "loss.png not written" in err and "pip install glassnet[plot]" in err
+    assert "loss.png not written" in err and "network.png not written" in err
+    assert "pip install glassnet[plot]" in err
 
 
 def test_demo_bad_arguments_are_one_line_errors(capsys, tmp_path):

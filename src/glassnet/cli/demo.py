@@ -35,7 +35,7 @@ TRACE_STEPS = 3
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "demo",
-        help="the seed tutorial's network end to end: training log, predictions, trace, loss plot",
+        help="the seed tutorial's network end to end: training log, predictions, trace, plots",
         description="Train the seed tutorial's 4-3-1 sigmoid network on its three samples (uniform [0, 1) "
         "initial weights, learning rate 0.1, full-batch gradient descent on ½·Σ(y − output)²). Every "
         f"{LOG_EVERY} epochs it prints the error after that epoch: ½·ΣE² and mean|E| with E = y − output. "
@@ -46,7 +46,8 @@ def add_parser(subparsers) -> None:
         "--out",
         default="demo-out",
         metavar="DIR",
-        help="write loss.png, article-trace.xlsx and article-trace.html here (default: demo-out)",
+        help="write loss.png, network.png, article-trace.xlsx and article-trace.html here "
+        "(default: demo-out)",
     )
     p.add_argument(
         "--sgd",
@@ -129,22 +130,29 @@ class ErrorLog(Callback):
 
 
 def _write_files(
-    out: str, epochs: list[int], log: ErrorLog, initial: dict, seed: int, batch_size
+    out: str, epochs: list[int], log: ErrorLog, model: Sequential, initial: dict, seed: int, batch_size
 ) -> tuple[dict, list]:
-    """loss.png and, when glassnet.trace is there, the trace of the run's first steps; (written, notes)."""
-    from ..plots import plot_loss
+    """loss.png, network.png (the trained weights) and, when glassnet.trace is there, the trace of the
+    run's first steps; (written, notes)."""
+    from ..plots import plot_loss, plot_network
 
     written, notes = {}, []
-    path = os.path.join(out, "loss.png")
-    try:
-        plot_loss(
+    for key, name, draw in (
+        ("loss_png", "loss.png", lambda path: plot_loss(
             {"epoch": epochs, "loss (½·ΣE²)": log.loss, "mean|E|": log.mean_abs},
             path,
             title="The seed tutorial's network: error after each epoch",
-        )
-        written["loss_png"] = path
-    except ExportError as e:
-        notes.append(f"loss.png not written: {e}")
+        )),
+        ("network_png", "network.png", lambda path: plot_network(
+            model, path, title="The seed tutorial's network after training: weights (blue > 0, red < 0)"
+        )),
+    ):
+        path = os.path.join(out, name)
+        try:
+            draw(path)
+            written[key] = path
+        except ExportError as e:
+            notes.append(f"{name} not written: {e}")
 
     try:
         from .. import trace as gn_trace
@@ -202,7 +210,7 @@ def run(args) -> int:
     model.fit(X, y, epochs=epochs, batch_size=batch_size, shuffle=False, callbacks=[log], verbose=0)
     final = named_weights(model)
     predictions = model.predict(X)  # (3, 1)
-    written, notes = _write_files(args.out, list(range(epochs + 1)), log, initial, seed, batch_size)
+    written, notes = _write_files(args.out, list(range(epochs + 1)), log, model, initial, seed, batch_size)
     for note in notes:
         print(f"glassnet demo: {note}", file=sys.stderr)
 

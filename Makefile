@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 # R runs r/article.R. Installed by `make test` when run as root; otherwise they must be present.
 DEB_PACKAGES := libreoffice-calc-nogui chromium r-base-core
 
-.PHONY: demo test install system-deps lint bench fuzz docs clean
+.PHONY: demo test install system-deps lint bench fuzz docs notebooks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/glassnet bench --json benchmarks/results/bench.json --md benchmarks/results/bench.md --plot benchmarks/results/bench.png
+
+# Executes every examples/*.ipynb with its full epoch counts (nbclient, python3 kernel, a temporary working
+# folder each) and prints each one's time; the tests run them with GLASSNET_NOTEBOOK_QUICK=1 instead.
+notebooks: $(STAMP)
+	$(BIN)/python examples/run_notebooks.py
 
 clean:
 	rm -rf $(VENV) demo-out site .pytest_cache

@@ -5,6 +5,7 @@ Tests marked slow (1 GB on disk) run only when asked for: `make fuzz`, `GLASSNET
 """
 
 import os
+import shutil
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -22,3 +23,26 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+#: Chromium without the background services that try to reach the network (this machine has none)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium driven by Playwright (the trace page and the explorer tests)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("Playwright is not installed: `pip install playwright` (the Python package only; never run "
+                    "`playwright install`: the browser is Debian's chromium package)")
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("chromium is not installed: `apt-get install -y chromium` (Debian's package; `make test` "
+                    "installs it when run as root)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -10,7 +10,6 @@ serving; two tabs train independently. Screenshots go to $GLASSNET_ARTIFACTS or 
 import json
 import os
 import re
-import shutil
 import urllib.request
 from pathlib import Path
 
@@ -18,8 +17,6 @@ import pytest
 
 from glassnet.explore import Config, ExplorerServer, Session
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(os.environ.get("GLASSNET_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
 TIMEOUT_MS = 15_000
 
@@ -28,22 +25,6 @@ TIMEOUT_MS = 15_000
 def server():
     with ExplorerServer(host="127.0.0.1", port=0) as s:
         yield s
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("Playwright is not installed: `pip install playwright` (the Python package only; never run "
-                    "`playwright install`: the browser is Debian's chromium package)")
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("chromium is not installed: `apt-get install -y chromium` (Debian's package)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 class Tab:

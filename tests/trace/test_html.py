@@ -9,7 +9,6 @@ step. Chromium and Playwright are required: without them these tests fail, they 
 import math
 import os
 import re
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,26 +20,6 @@ from glassnet.trace import Quantity, Step, Trace
 from glassnet.trace.html import to_html
 
 STEPS = 4
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("Playwright is not installed: `pip install playwright` (the Python package only; never run "
-                    "`playwright install`: the browser is Debian's chromium package)")
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("chromium is not installed: `apt-get install -y chromium` (Debian's package; `make test` "
-                    "installs it when run as root)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
 
 @pytest.fixture(scope="module")
 def article():

@@ -11,17 +11,16 @@ import socket
 import time
 
 import cloudpickle
+import dask  # the dask extra is in dev: a missing package fails loudly, never skips
+import dask.array as da
+import dask.dataframe as dd  # needs pandas and pyarrow
+import distributed
 import numpy as np
+import pandas as pd
 import pytest
 
 import glassnet as gn
-
-dask = pytest.importorskip("dask")
-da = pytest.importorskip("dask.array")
-dd = pytest.importorskip("dask.dataframe")  # needs pandas and pyarrow
-distributed = pytest.importorskip("distributed")
-pd = pytest.importorskip("pandas")
-gdask = pytest.importorskip("glassnet.dask")
+import glassnet.dask as gdask
 
 # The scheduler's dashboard moves to a free port when 8787 is taken (another cluster on this machine).
 pytestmark = pytest.mark.filterwarnings("ignore:Port 8787 is already in use")
@@ -192,3 +191,14 @@ def test_connect_to_nothing_fails_within_the_timeout():
 def test_connect_to_a_scheduler(client):
     with gdask.connect(client.scheduler.address, timeout=5) as other:
         assert other.scheduler_info()["workers"]
+
+
+def test_connect_works_where_an_event_loop_already_runs():
+    # Jupyter, or Playwright's sync API, keep a loop running in the main thread: asyncio.run is refused there
+    import asyncio
+
+    async def inside():
+        with pytest.raises(gn.errors.ConfigError, match="no Dask scheduler answered"):
+            gdask.connect("tcp://127.0.0.1:1", timeout=1)
+
+    asyncio.run(inside())

@@ -16,12 +16,9 @@ import socket
 import threading
 import time
 
+import distributed  # sklearn and dask are in the dev extra: missing, they fail loudly
 import numpy as np
 import pytest
-
-pytest.importorskip("sklearn")
-distributed = pytest.importorskip("distributed")
-
 from sklearn.datasets import load_digits
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler

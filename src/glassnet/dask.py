@@ -166,6 +166,29 @@ def prediction_columns(model: Sequential, out: np.ndarray) -> dict[str, np.ndarr
     return {f"output_{j}": out[:, j] for j in range(out.shape[1])}
 
 
+def _run(make_coroutine):
+    """``asyncio.run(make_coroutine())``, from a helper thread when this thread already runs an event loop
+    (Jupyter, Playwright's sync API), where ``asyncio.run`` is refused."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make_coroutine())
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = asyncio.run(make_coroutine())
+        except BaseException as e:  # noqa: BLE001 -- handed back to the caller's thread as it is
+            outcome["error"] = e
+
+    helper = threading.Thread(target=run, name="glassnet-dask-probe")
+    helper.start()
+    helper.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def connect(address: str, timeout: float = 5.0):
     """A ``distributed.Client`` on the Dask scheduler at ``address`` (e.g. ``"tcp://10.0.0.5:8786"``).
 
@@ -192,7 +215,7 @@ def connect(address: str, timeout: float = 5.0):
         return await asyncio.wait_for(identity(), timeout)
 
     try:
-        reply = asyncio.run(probe())
+        reply = _run(probe)
     except ValueError as e:
         raise ConfigError(f"{address!r} is no Dask scheduler address ({e}); expected e.g. tcp://10.0.0.5:8786") from None
     except (OSError, asyncio.TimeoutError) as e:

@@ -9,15 +9,14 @@ import json
 import socket
 import time
 
+import distributed  # the dask extra is in dev: missing, it fails loudly
 import numpy as np
 import pytest
 from test_cli_train import cli, write  # the CSV and command helpers of the train tests
 
 import glassnet as gn
+import glassnet.dask
 from glassnet.cli import predict as predict_cli
-
-distributed = pytest.importorskip("distributed")
-pytest.importorskip("glassnet.dask")
 
 pytestmark = pytest.mark.filterwarnings("ignore:Port 8787 is already in use")
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import time
 
 import numpy as np
 import pytest
-
-pytest.importorskip("sklearn")
-
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 
 import glassnet as gn
@@ -137,7 +135,7 @@ def test_a_bad_grid_is_one_line_before_the_data_is_read(tmp_path, capsys, grid, 
     assert main(["search", "--data", missing, "--target", "t", "--grid", grid]) == 2
     err = capsys.readouterr().err
     assert err.startswith("glassnet search: ConfigError: ") and len(err.splitlines()) == 1
-    assert pytest.importorskip("re").search(message, err)
+    assert re.search(message, err)
 
 
 def test_an_unreachable_scheduler_is_one_line_within_the_timeout(tmp_path, capsys):

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ipykernel  # noqa: F401 -- the notebooks extra (nbformat, nbclient, ipykernel) is in dev: missing, it fails loudly
+import matplotlib  # noqa: F401
+import nbclient
+import nbformat
 import pytest
-
-nbformat = pytest.importorskip("nbformat", reason="the notebooks extra (nbformat, nbclient, ipykernel) is in dev")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
-pytest.importorskip("matplotlib")
-pytest.importorskip("sklearn")
+import sklearn  # noqa: F401
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))

@@ -54,6 +54,7 @@ from .atomic import atomic_open
 from .checks import check_non_negative_int, check_positive_int, is_int
 from .data import write_csv
 from .errors import ConfigError, DataError, GlassnetError, invalid_value
+from .jsonable import to_jsonable
 from .sklearn import _GlassEstimator
 
 __all__ = ["CONNECT_TIMEOUT_S", "METHODS", "SearchResult", "check_params", "search"]
@@ -496,14 +497,4 @@ def _cell(v):
 
 
 def _jsonable(x):
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None  # a failed fit's score: JSON has no NaN
-    return x
+    return to_jsonable(x, nonfinite_as_none=True)  # a failed fit's score is NaN: JSON has no NaN

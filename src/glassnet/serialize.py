@@ -25,6 +25,7 @@ import numpy as np
 from .atomic import atomic_open
 from .backend import get_device, to_numpy
 from .errors import ConfigError, GlassnetError, ModelFileError
+from .jsonable import to_jsonable
 from .layers import LAYERS
 from .layers.activations import ACTIVATIONS
 from .losses import LOSSES
@@ -88,15 +89,7 @@ def model_config(model) -> dict:
     })
 
 
-def _plain(value):
-    """``value`` with NumPy scalars (``np.int64(0)``, ``np.float32(1e-3)``) as Python numbers, for JSON."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+_plain = to_jsonable  # NumPy scalars (np.int64(0), np.float32(1e-3)) as Python numbers, for JSON
 
 
 def _metadata(model) -> dict:

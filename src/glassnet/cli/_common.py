@@ -33,6 +33,7 @@ import numpy as np
 from ..checks import check_number
 from ..data import check_labels, read_csv
 from ..errors import ConfigError, DataError
+from ..jsonable import to_jsonable
 
 __all__ = [
     "add_column_options",
@@ -134,17 +135,7 @@ def csv_columns(path: str) -> list[str]:
 
 
 # -- JSON output ------------------------------------------------------------------------------------
-def to_jsonable(x: Any) -> Any:
-    """Arrays to nested lists and NumPy scalars to Python numbers, recursively."""
-    if isinstance(x, dict):
-        return {str(k): to_jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [to_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    return x
+# to_jsonable (arrays to nested lists, NumPy scalars to Python numbers) comes from glassnet.jsonable
 
 
 def print_json(obj: Any) -> None:

@@ -147,12 +147,7 @@ def _write_files(
             model, path, title="The seed tutorial's network after training: weights (blue > 0, red < 0)"
         )),
     ):
-        path = os.path.join(out, name)
-        try:
-            draw(path)
-            written[key] = path
-        except ExportError as e:
-            notes.append(f"{name} not written: {e}")
+        _write(out, key, name, draw, written, notes)
 
     try:
         from .. import trace as gn_trace
@@ -169,13 +164,18 @@ def _write_files(
         ("trace_xlsx", "article-trace.xlsx", trace.to_xlsx),
         ("trace_html", "article-trace.html", trace.to_html),
     ):
-        path = os.path.join(out, name)
-        try:
-            export(path)
-            written[key] = path
-        except ExportError as e:
-            notes.append(f"{name} not written: {e}")
+        _write(out, key, name, export, written, notes)
     return written, notes
+
+
+def _write(out, key, name, write, written, notes) -> None:
+    """``write(out/name)``: its path into ``written[key]``, or why not into ``notes``."""
+    path = os.path.join(out, name)
+    try:
+        write(path)
+        written[key] = path
+    except ExportError as e:
+        notes.append(f"{name} not written: {e}")
 
 
 def _show(name: str, value: np.ndarray) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..atomic import atomic_target
 from ..errors import ExportError
+from ..jsonable import to_jsonable
 
 if TYPE_CHECKING:  # annotations only: records imports this module (Trace.to_json)
     from .records import Trace
@@ -30,16 +31,7 @@ __all__ = ["FORMAT", "VERSION", "check_format", "read_json", "to_json", "trace_t
 FORMAT, VERSION = "glassnet-trace", 1
 
 
-def _plain(x):
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, dict):
-        return {str(k): _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    return x
+_plain = to_jsonable  # arrays to lists, NumPy scalars to numbers
 
 
 def trace_to_dict(trace: Trace) -> dict:

@@ -42,7 +42,7 @@ def test_trace_a_model_from_glassnet_train(tmp_path, capsys, task):
 def test_recorder_refuses_normalization_clearly():
     model = gn.Sequential([Normalization(mean=0.0, variance=1.0), Dense(1)], seed=0)
     model.compile(loss="mse", optimizer="sgd")
-    with pytest.raises(gn.ExportError, match=r"layer 0 \(normalization, Normalization\).*no trainable"):
+    with pytest.raises(gn.ExportError, match=r"layer 1 \(normalization, Normalization\).*no trainable"):
         record(model, np.ones((2, 3)), np.ones((2, 1)))
 
 

@@ -2,7 +2,8 @@
 
 ``{"format": "glassnet-trace", "version": 1, "preset": ..., "network": {...},
 "steps": [{"step": 1, "loss": float, "lr": float, "t": int, "rows": [int],
-"params_before": {"W1": [[...]], ...}, "params_after": {...},
+"params_before": {"W1": [[...]], ...}, "params_after": {...}, "buffers_before": {"moving_mean2": [...]},
+"buffers_after": {...},
 "quantities": [{"name": "Z1", "formula": "A0·W1 + b1", "words": "...", "value": [[...]], "shape": [3, 3],
 "inputs": [...], "kind": "computed", "op": "matmul_add_bias", "layer": 1, "article": "hidden_layer_input",
 "section": "...", "attrs": {...}}, ...]}]}``
@@ -41,6 +42,7 @@ def trace_to_dict(trace: Trace) -> dict:
         steps.append({
             "step": s.step, "loss": float(s.loss), "lr": s.lr, "t": s.t, "rows": list(s.rows),
             "params_before": _plain(s.params_before), "params_after": _plain(s.params_after),
+            "buffers_before": _plain(s.buffers_before), "buffers_after": _plain(s.buffers_after),
             "quantities": [
                 {"name": q.name, "formula": q.formula, "words": q.words, "value": _plain(np.asarray(q.value)),
                  "shape": list(np.shape(q.value)), "inputs": list(q.inputs), "kind": q.kind, "op": q.op,

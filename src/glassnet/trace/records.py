@@ -15,41 +15,9 @@ import numpy as np
 
 from ..errors import ExportError
 from . import jsonio, text, xlsx
+from .quantity import Quantity
 
 __all__ = ["Quantity", "Step", "Trace", "from_json"]
-
-
-@dataclass
-class Quantity:
-    """One named array of one step.
-
-    name     design.md's name: ``A0``, ``Z1``, ``A1``, ``E``, ``slope2``, ``dZ2``, ``dW2``, ``m_W1``, ``W1_new``...
-    formula  in symbols, over other quantities' names: ``"A0·W1 + b1"``
-    words    the same in words: ``"hidden layer input = inputs times weights plus bias"``
-    value    the engine's own array (2-D for matrices; vectors are kept 1-D)
-    inputs   names of the quantities the formula reads (for hover highlighting and workbook formulas)
-    kind     ``"input"`` (data), ``"param"`` (weights/biases/optimizer state at step start),
-             ``"computed"``
-    op       the operation, so an exporter can rebuild the formula: e.g. ``"matmul_add_bias"``,
-             ``"sigmoid"``, ``"sub"``, ``"mul"``, ``"sgd_update"``... (see recorder.py for the list)
-    layer    1-based layer number, or None
-    article  the seed tutorial's name for it, where it has one (``hiddenlayer_activations``)
-    section  the step heading it belongs to (the tutorial's ``"Step 2: ..."`` for the article's network)
-    attrs    the constants the op needs: ``lr``, ``momentum``, ``beta1``, ``beta2``, ``epsilon``, ``t``,
-             ``alpha`` (leaky ReLU), ``num``/``den`` (``scale``: value = input · num / den)
-    """
-
-    name: str
-    formula: str
-    value: np.ndarray
-    words: str = ""
-    inputs: tuple[str, ...] = ()
-    kind: str = "computed"
-    op: str = ""
-    layer: int | None = None
-    article: str | None = None
-    section: str = ""
-    attrs: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -64,6 +32,8 @@ class Step:
     rows: list[int] = field(default_factory=list)  # rows of X this step trained on (A0 = X[rows])
     lr: float | None = None  # the learning rate of this step's update
     t: int | None = None  # the optimizer's update count after this step (Adam's t), 1-based
+    buffers_before: dict[str, np.ndarray] = field(default_factory=dict)  # moving statistics... at the start
+    buffers_after: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Quantity:
         for q in self.quantities:
@@ -143,7 +113,9 @@ def _step(s: dict, source: str) -> Step:
     return Step(step=int(s["step"]), loss=float(s["loss"]),
                 params_before={k: np.asarray(v, dtype=np.float64) for k, v in s["params_before"].items()},
                 params_after={k: np.asarray(v, dtype=np.float64) for k, v in s["params_after"].items()},
-                quantities=qs, rows=[int(r) for r in s.get("rows", [])], lr=s.get("lr"), t=s.get("t"))
+                quantities=qs, rows=[int(r) for r in s.get("rows", [])], lr=s.get("lr"), t=s.get("t"),
+                buffers_before={k: np.asarray(v, dtype=np.float64) for k, v in (s.get("buffers_before") or {}).items()},
+                buffers_after={k: np.asarray(v, dtype=np.float64) for k, v in (s.get("buffers_after") or {}).items()})
 
 
 def _array(value, shape, where) -> np.ndarray:

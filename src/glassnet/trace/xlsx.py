@@ -30,6 +30,8 @@ import numpy as np
 from ..atomic import atomic_target
 from ..checks import is_int
 from ..errors import ExportError
+from . import kinds, updates  # noqa: F401  (they register their workbook formulas)
+from .formulas import BATCH_OPS, CONSTANTS, build
 
 if TYPE_CHECKING:  # annotations only: records imports this module (Trace.to_xlsx)
     from .records import Quantity, Trace
@@ -40,22 +42,31 @@ __all__ = ["COMPUTED_FILL", "INPUT_FILL", "count_cells", "to_xlsx"]
 INPUT_FILL = "#fff2cc"
 COMPUTED_FILL = "#ddebf7"
 
-_BATCH_OPS = {"matmul_add_bias", "matmul", "sigmoid", "tanh", "relu", "leaky_relu", "linear", "softmax", "sub",
-              "neg", "scale", "mul", "softmax_backward", "matmul_bt", "sigmoid_slope", "tanh_slope", "relu_slope",
-              "leaky_relu_slope", "linear_slope"}
-_CONSTANTS = ("momentum", "beta1", "beta2", "epsilon")
 _FIRST_BLOCK_ROW = 3  # rows 0-2: title, lr and t, blank
 
 
 @dataclass
 class _Block:
-    """Where a quantity's numbers sit: sheet, first row and column (0-based), and size."""
+    """Where a quantity's numbers sit: sheet, first row and column (0-based), size, and the array's shape."""
 
     sheet: str
     row: int
     col: int
     nrows: int
     ncols: int
+    shape: tuple = ()
+
+    def at(self, index: tuple, here):
+        """The cell of array index ``index`` (the grid is (shape[0], prod(shape[1:])) in C order)."""
+        shape = self.shape
+        if len(index) != len(shape):
+            raise ExportError(f"index {index} does not fit a quantity of shape {shape}")
+        if len(shape) == 0:
+            return self.cell(0, 0, here)
+        if len(shape) == 1:
+            return self.cell(0, index[0], here)
+        j = int(np.ravel_multi_index(index[1:], shape[1:])) if len(shape) > 2 else index[1]
+        return self.cell(index[0], j, here)
 
     def _a1(self, r, c, absolute=False):
         d = "$" if absolute else ""
@@ -120,7 +131,7 @@ class _Plan:
         self.constants = {}
         for step in trace.steps:
             for q in step.quantities:
-                for k in _CONSTANTS:
+                for k in CONSTANTS:
                     if k in q.attrs:
                         self.constants.setdefault(k, float(q.attrs[k]))
         # Inputs sheet: title, note, blank, header at row 3, data from row 4, then the constants
@@ -144,7 +155,7 @@ class _Plan:
                 r += 1
             g = _grid(q.value)
             rows.append(("label", r, q))
-            blocks[q.name] = _Block(sheet, r + 1, 1, g.shape[0], g.shape[1])
+            blocks[q.name] = _Block(sheet, r + 1, 1, g.shape[0], g.shape[1], tuple(np.shape(q.value)))
             r += 1 + g.shape[0] + 1
         return sheet, blocks, rows
 
@@ -157,7 +168,7 @@ class _Plan:
     def cells_for(self, rows: int, steps: int) -> int:
         """An upper bound of the cells if each of ``steps`` steps used ``rows`` rows (for the advice)."""
         step, (_, blocks, layout) = self.trace.steps[0], self.sheets[0]
-        per_row = sum(blocks[q.name].ncols for q in step.quantities if q.op in _BATCH_OPS or q.name in ("A0", "Y"))
+        per_row = sum(blocks[q.name].ncols for q in step.quantities if q.op in BATCH_OPS or q.name in ("A0", "Y"))
         fixed = 5 + len(layout) + sum(b.nrows * b.ncols for b in blocks.values()) - per_row * blocks["A0"].nrows
         width = 1 + self.n_features + self.n_targets
         n_total = self.trace.network.get("n_samples") or len(self.data_rows)
@@ -332,7 +343,7 @@ class _Writer:
     def _quantity(self, q: Quantity):
         b, g = self.blocks[q.name], _grid(q.value)
         if q.op != "value":
-            formula, array = _formula(q, self.blocks, self.sheet, self.step.step)
+            formula, array = build(q, self.blocks, self.sheet, self.step.step)
         for i in range(b.nrows):
             for j in range(b.ncols):
                 r, c = b.row + i, b.col + j
@@ -359,72 +370,3 @@ class _Writer:
         if self.prev is not None and f"{q.name}_new" in self.prev:
             return self.prev[f"{q.name}_new"].cell(i, j, self.sheet)
         return None
-
-
-def _formula(q: Quantity, blocks: dict, here: str, step: int):
-    """(f, array): ``f(i, j)`` is the formula of cell (i, j) of ``q`` (without "="); ``array`` says whether
-    it must be entered as a (one-cell) array formula."""
-    try:
-        ins = [blocks[n] for n in q.inputs]
-    except KeyError as e:
-        raise ExportError(f"Step {step}: {q.name} reads {e.args[0]}, which the step does not hold") from None
-
-    def at(k, i, j):  # input k at (i, j), broadcasting a one-row block over rows and one column over columns
-        b = ins[k]
-        return b.cell(0 if b.nrows == 1 else i, 0 if b.ncols == 1 else j, here)
-
-    def row(k, i):
-        return ins[k].row_range(i, here)
-
-    def col(k, j):
-        return ins[k].col_range(j, here)
-
-    def whole(k):
-        return ins[k].whole(here)
-
-    op, a = q.op, q.attrs
-    lr, t = f"s{step}_lr", f"s{step}_t"
-    elementwise = {
-        "sigmoid": lambda i, j: f"1/(1+EXP(-{at(0, i, j)}))",
-        "tanh": lambda i, j: f"TANH({at(0, i, j)})",
-        "relu": lambda i, j: f"MAX({at(0, i, j)},0)",
-        "leaky_relu": lambda i, j: "IF({0}>0,{0},{0}*{1!r})".format(at(0, i, j), a["alpha"]),
-        "linear": lambda i, j: at(0, i, j),
-        "sub": lambda i, j: f"{at(0, i, j)}-{at(1, i, j)}",
-        "neg": lambda i, j: f"-{at(0, i, j)}",
-        "scale": lambda i, j: f"{at(0, i, j)}*({a['num']}/{a['den']})",
-        "mul": lambda i, j: f"{at(0, i, j)}*{at(1, i, j)}",
-        "sigmoid_slope": lambda i, j: "{0}*(1-{0})".format(at(0, i, j)),
-        "tanh_slope": lambda i, j: "1-{0}*{0}".format(at(0, i, j)),
-        "relu_slope": lambda i, j: f"IF({at(0, i, j)}>0,1,0)",
-        "leaky_relu_slope": lambda i, j: f"IF({at(0, i, j)}>0,1,{a['alpha']!r})",
-        "linear_slope": lambda i, j: "1",
-        "half_sse": lambda i, j: f"0.5*SUMPRODUCT({whole(0)},{whole(0)})",
-        "mse": lambda i, j: f"SUMPRODUCT({whole(0)},{whole(0)})/{a['den']}",
-        "softmax_backward": lambda i, j: f"{at(0, i, j)}*({at(1, i, j)}-SUMPRODUCT({row(1, i)},{row(0, i)}))",
-        "matmul_bt": lambda i, j: f"SUMPRODUCT({row(0, i)},{row(1, j)})",  # (first · secondᵀ)[i, j]
-        "matmul_at": lambda i, j: f"SUMPRODUCT({col(0, i)},{col(1, j)})",  # (firstᵀ · second)[i, j]
-        "sum_rows": lambda i, j: f"SUM({col(0, j)})",
-        "sgd_update": lambda i, j: f"{at(0, i, j)}-{lr}*{at(1, i, j)}",
-        "momentum_velocity": lambda i, j: f"opt_momentum*{at(0, i, j)}+{at(1, i, j)}",
-        "momentum_update": lambda i, j: f"{at(0, i, j)}-{lr}*{at(1, i, j)}",
-        "nesterov_update": lambda i, j: f"{at(0, i, j)}-{lr}*({at(1, i, j)}+opt_momentum*{at(2, i, j)})",
-        "adam_m": lambda i, j: f"opt_beta1*{at(0, i, j)}+(1-opt_beta1)*{at(1, i, j)}",
-        "adam_v": lambda i, j: "opt_beta2*{0}+(1-opt_beta2)*{1}*{1}".format(at(0, i, j), at(1, i, j)),
-        "adam_m_hat": lambda i, j: f"{at(0, i, j)}/(1-opt_beta1^{t})",
-        "adam_v_hat": lambda i, j: f"{at(0, i, j)}/(1-opt_beta2^{t})",
-        "adam_update": lambda i, j: f"{at(0, i, j)}-{lr}*{at(1, i, j)}/(SQRT({at(2, i, j)})+opt_epsilon)",
-    }
-    if op in elementwise:
-        return elementwise[op], False
-    arrays = {  # these combine ranges inside an expression: entered as one-cell array formulas
-        "matmul_add_bias": lambda i, j: f"MMULT({row(0, i)},{col(1, j)})+{at(2, i, j)}",
-        "matmul": lambda i, j: f"MMULT({row(0, i)},{col(1, j)})",
-        "softmax": lambda i, j: "EXP({0}-MAX({1}))/SUM(EXP({1}-MAX({1})))".format(at(0, i, j), row(0, i)),
-        "bce_logits": lambda i, j: "SUMPRODUCT(({0}+ABS({0}))/2-{0}*{1}+LN(1+EXP(-ABS({0}))))/{2}".format(
-            whole(0), whole(1), a["den"]),
-        "cce": lambda i, j: f"-SUMPRODUCT({whole(0)}*LN({whole(1)}))/{a['den']}",
-    }
-    if op in arrays:
-        return arrays[op], True
-    raise ExportError(f"Step {step}: no workbook formula for {q.name} (op {op!r})")

@@ -1,0 +1,184 @@
+"""Workbook formulas, one builder per ``op``: how the cell of a quantity is computed from other cells.
+
+Each layer kind of :mod:`glassnet.trace.kinds` registers the formulas of the ops it records, beside the
+code that records them, with :func:`formula`::
+
+    @formula("relu")
+    def _relu(c: Cells):
+        return lambda i, j: f"MAX({c.at(0, i, j)},0)"
+
+A builder receives a :class:`Cells` (the quantity, the blocks of its inputs, the sheet it is written on)
+and returns ``f(i, j)``: the formula text (without "=") of the cell in row ``i``, column ``j`` of the
+quantity's grid. A quantity of shape ``(N, d1, d2, ...)`` is laid out as a grid of ``N`` rows and
+``d1·d2·...`` columns in C order; :meth:`Cells.index` turns ``(i, j)`` back into the array index and
+:meth:`Cells.ref` finds the cell of an input at an array index. ``array=True`` enters each cell as a
+one-cell array formula (needed where an expression combines ranges, e.g. ``MMULT`` or ``EXP(range)``).
+``batch=True`` says the op's rows are the batch's rows (only used to advise how many rows fit).
+
+This module is a leaf: it imports nothing of the exporters, so kinds and the writer can both use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ExportError
+
+__all__ = ["BATCH_OPS", "CONSTANTS", "FORMULAS", "Cells", "formula", "num"]
+
+#: op -> (builder, array): every formula the workbook writer knows
+FORMULAS: dict[str, tuple[Callable, bool]] = {}
+#: ops whose rows are the batch's rows
+BATCH_OPS: set[str] = set()
+#: optimizer constants (read from a quantity's attrs) that the Inputs sheet holds as editable cells, each the
+#: defined name ``opt_<name>`` (``opt_momentum``, ``opt_beta1``...)
+CONSTANTS: list[str] = ["momentum", "beta1", "beta2", "epsilon"]
+
+
+def formula(*ops: str, array: bool = False, batch: bool = False):
+    """Register the decorated builder as the workbook formula of each op in ``ops``."""
+    def register(builder):
+        for op in ops:
+            if op in FORMULAS:
+                raise ValueError(f"two workbook formulas for op {op!r}")
+            FORMULAS[op] = (builder, array)
+            if batch:
+                BATCH_OPS.add(op)
+        return builder
+    return register
+
+
+def num(v) -> str:
+    """A constant as formula text that reads back as the same float64 (``repr``; integers plainly)."""
+    v = float(v)
+    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+
+
+@dataclass
+class Cells:
+    """What a formula builder sees: the quantity, its inputs' blocks (in ``q.inputs`` order), the sheet."""
+
+    q: object  # the Quantity being written
+    ins: list  # its inputs' blocks (xlsx._Block), same order as q.inputs
+    here: str  # the sheet written on (references to other sheets get a prefix)
+    step: int
+
+    @property
+    def attrs(self) -> dict:
+        return self.q.attrs
+
+    @property
+    def lr(self) -> str:
+        """The defined name of this step's learning rate."""
+        return f"s{self.step}_lr"
+
+    @property
+    def t(self) -> str:
+        """The defined name of this step's update count (the optimizer's t after the step)."""
+        return f"s{self.step}_t"
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(np.shape(self.q.value))
+
+    def index(self, i: int, j: int) -> tuple:
+        """The array index of grid cell (i, j) of the quantity being written."""
+        shape = self.shape
+        if len(shape) == 0:
+            return ()
+        if len(shape) == 1:
+            return (j,)
+        return (i,) + tuple(int(v) for v in np.unravel_index(j, shape[1:]))
+
+    def ref(self, k: int, index) -> str:
+        """The cell of input ``k`` at array index ``index`` (a tuple in that input's own shape)."""
+        return self.ins[k].at(tuple(int(v) for v in index), self.here)
+
+    def at(self, k: int, i: int, j: int) -> str:
+        """Input ``k`` at grid cell (i, j), a one-row block broadcast over rows and one column over columns."""
+        b = self.ins[k]
+        return b.cell(0 if b.nrows == 1 else i, 0 if b.ncols == 1 else j, self.here)
+
+    def row(self, k: int, i: int) -> str:
+        """Grid row ``i`` of input ``k`` as a range."""
+        return self.ins[k].row_range(i, self.here)
+
+    def col(self, k: int, j: int) -> str:
+        """Grid column ``j`` of input ``k`` as a range."""
+        return self.ins[k].col_range(j, self.here)
+
+    def whole(self, k: int) -> str:
+        """All of input ``k`` as a range."""
+        return self.ins[k].whole(self.here)
+
+    def name(self, k: int) -> str:
+        """The quantity name of input ``k``."""
+        return self.q.inputs[k]
+
+
+def build(q, blocks: dict, here: str, step: int):
+    """(f, array) for quantity ``q``: ``f(i, j)`` is its cell's formula text; ``array`` as registered."""
+    try:
+        ins = [blocks[n] for n in q.inputs]
+    except KeyError as e:
+        raise ExportError(f"Step {step}: {q.name} reads {e.args[0]}, which the step does not hold") from None
+    if q.op not in FORMULAS:
+        raise ExportError(f"Step {step}: no workbook formula for {q.name} (op {q.op!r})")
+    builder, array = FORMULAS[q.op]
+    return builder(Cells(q, ins, here, step)), array
+
+
+# -- ops every network uses: the error, the losses and their gradients ---------------------------------------
+
+@formula("sub", batch=True)
+def _sub(c):
+    return lambda i, j: f"{c.at(0, i, j)}-{c.at(1, i, j)}"
+
+
+@formula("add", batch=True)
+def _add(c):
+    return lambda i, j: "+".join(c.at(k, i, j) for k in range(len(c.ins)))
+
+
+@formula("neg", batch=True)
+def _neg(c):
+    return lambda i, j: f"-{c.at(0, i, j)}"
+
+
+@formula("scale", batch=True)
+def _scale(c):
+    return lambda i, j: f"{c.at(0, i, j)}*({c.attrs['num']}/{c.attrs['den']})"
+
+
+@formula("mul", batch=True)
+def _mul(c):
+    return lambda i, j: "*".join(c.at(k, i, j) for k in range(len(c.ins)))
+
+
+@formula("half_sse")
+def _half_sse(c):
+    return lambda i, j: f"0.5*SUMPRODUCT({c.whole(0)},{c.whole(0)})"
+
+
+@formula("mse")
+def _mse(c):
+    return lambda i, j: f"SUMPRODUCT({c.whole(0)},{c.whole(0)})/{c.attrs['den']}"
+
+
+@formula("bce_logits", array=True)
+def _bce_logits(c):
+    z, y = c.whole(0), c.whole(1)
+    return lambda i, j: f"SUMPRODUCT(({z}+ABS({z}))/2-{z}*{y}+LN(1+EXP(-ABS({z}))))/{c.attrs['den']}"
+
+
+@formula("cce", array=True)
+def _cce(c):
+    return lambda i, j: f"-SUMPRODUCT({c.whole(0)}*LN({c.whole(1)}))/{c.attrs['den']}"
+
+
+@formula("sum_all")
+def _sum_all(c):
+    return lambda i, j: "+".join(f"SUM({c.whole(k)})" for k in range(len(c.ins)))

@@ -1,6 +1,6 @@
 """``glassnet trace``: lay out training steps number by number — in the terminal, and as JSON, HTML or xlsx.
 
-``--preset article|xor|spiral`` traces a ready-made float64 network; ``--model FILE --data CSV --target COL``
+``--preset NAME`` traces a ready-made float64 network (``glassnet.trace.PRESETS``); ``--model FILE --data CSV --target COL``
 traces a saved model on the rows of a CSV file (features looked up by name, like ``glassnet evaluate``).
 The model file is not changed: the steps train a copy in memory. A model trained by ``glassnet train``
 starts with a Normalization layer (and a regressor ends with one that restores the target's units): these
@@ -35,7 +35,8 @@ def add_parser(subparsers) -> None:
         "Z, A, the error and loss, slopes, deltas, gradients, the optimizer's state and the updated weights. "
         "--xlsx writes a workbook whose computed cells are live formulas; --html one self-contained page.",
     )
-    p.add_argument("--preset", metavar="NAME", help="a ready-made network: article, xor or spiral")
+    from ..trace.presets import PRESETS
+    p.add_argument("--preset", metavar="NAME", help="a ready-made network: " + ", ".join(PRESETS))
     p.add_argument("--model", metavar="FILE", help="a saved model (needs --data and --target)")
     p.add_argument("--data", metavar="CSV", help="rows to train on: a CSV file with a header row")
     p.add_argument("--target", metavar="COL", help="the column holding the targets")

@@ -274,6 +274,7 @@ def _tap(model, tracers):
                 raise ExportError(f"Cannot trace {sub.display_name} ({type(sub).__name__}) inside "
                                   f"{layer.display_name}: the tracer lays out {kinds.supported()}")
             wrap(sub, sub_tracer)
+            rec.setdefault("sublayers", {})[id(sub)] = recs[id(sub)]  # what the block's tracer reads
 
     opt = model.optimizer
     clip = opt.clip
@@ -356,8 +357,15 @@ def _record_step(model, tracers, X, Y, number: int, rows: np.ndarray, info: dict
     b.section = "Error and loss"
     aL = ctxs[-1].rec["out"]
     b.add("E", f"Y − A{L}", yb - aL, "error: target minus output", ("Y", f"A{L}"), op="sub")
-    logits = f"A{L - 1}" if isinstance(last_layer := layers[-1], Activation) else f"Z{L}"
-    _add_loss(b, model, L, n, float(loss), logits if last_layer is not None else None)
+    logits = f"A{L - 1}" if isinstance(layers[-1], Activation) else f"Z{L}"
+    penalties = updates.add_penalties(b, model, keys, pname, before)
+    if penalties:
+        data_loss = float(loss) - sum(float(q.value) for q in b.quantities if q.name in penalties)
+        _add_loss(b, model, L, n, data_loss, logits, "loss_data")
+        b.add("loss", "loss_data + " + " + ".join(penalties), loss, "the loss the optimizer minimizes: the data "
+              "loss plus every penalty", ("loss_data", *penalties), op="add")
+    else:
+        _add_loss(b, model, L, n, float(loss), logits, "loss")
 
     # -- backward --------------------------------------------------------------------------------------
     last = ctxs[-1]
@@ -395,22 +403,22 @@ def _record_step(model, tracers, X, Y, number: int, rows: np.ndarray, info: dict
                 buffers_after=buffers_after)
 
 
-def _add_loss(b, model, L, n, loss, logits):
+def _add_loss(b, model, L, n, loss, logits, name):
     key = LOSSES.get(type(model.loss), "categorical_crossentropy")
     out = model.output_shape
     size = n * int(np.prod(out))
     rows = n * int(np.prod(out[:-1]))  # a softmax's rows: every leading index
     if key == "half_sse":
-        b.add("loss", "½·Σ E²", loss, "half the sum of squared errors", ("E",), op="half_sse")
+        b.add(name, "½·Σ E²", loss, "half the sum of squared errors", ("E",), op="half_sse")
     elif key == "mse":
-        b.add("loss", f"Σ E² / {size}", loss, "mean squared error", ("E",), op="mse", den=size)
+        b.add(name, f"Σ E² / {size}", loss, "mean squared error", ("E",), op="mse", den=size)
     elif key == "binary_crossentropy":
         z = logits
-        b.add("loss", f"Σ (max({z},0) − {z}⊙Y + log(1 + exp(−|{z}|))) / {size}", loss,
+        b.add(name, f"Σ (max({z},0) − {z}⊙Y + log(1 + exp(−|{z}|))) / {size}", loss,
               f"binary cross-entropy, computed from the logits {z} so it never takes log 0", (z, "Y"),
               op="bce_logits", den=size)
     else:
-        b.add("loss", f"−Σ Y ⊙ log A{L} / {rows}", loss, "categorical cross-entropy: minus the log-probability of "
+        b.add(name, f"−Σ Y ⊙ log A{L} / {rows}", loss, "categorical cross-entropy: minus the log-probability of "
               "the true class, averaged over rows (the engine computes it from the logits)", ("Y", f"A{L}"),
               op="cce", den=rows)
 

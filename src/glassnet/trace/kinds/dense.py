@@ -15,7 +15,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import ExportError
-from ...layers.activations import Activation, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
+from ...layers.activations import (
+    ELU,
+    GELU,
+    SELU,
+    Activation,
+    HardSigmoid,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
 from ...layers.dense import Dense
 from ..formulas import formula, num
 from .base import LayerTracer, register
@@ -26,27 +40,37 @@ __all__ = ["ACTIVATIONS", "ActivationInfo", "activation_info", "add_activation",
 @dataclass(frozen=True)
 class ActivationInfo:
     """How an activation is written: ``op`` (its forward op; the slope's op is ``op + "_slope"``), the formula
-    and the slope in symbols (``{z}``, ``{a}`` and the layer's constants such as ``{alpha}``), words, whether the
-    slope reads the output A (else Z), and the attributes (constants) it needs."""
+    and the slope in symbols (``{z}``, ``{a}`` and the layer's constants such as ``{alpha}``), words, what the
+    slope reads (``"z"``, ``"a"`` or both, ``"za"``), and the attributes (constants) it needs."""
 
     op: str
     formula: str
     slope: str
     words: str
-    slope_reads_a: bool = False
+    slope_reads: str = "z"
     attrs: tuple[str, ...] = ()
 
 
 #: activation class -> how it is written; the engine's ``activation.slope(z, a)`` gives the slope's numbers
 ACTIVATIONS: dict[type, ActivationInfo] = {
-    Sigmoid: ActivationInfo("sigmoid", "1 / (1 + exp(−{z}))", "{a} ⊙ (1 − {a})", "sigmoid", True),
-    Tanh: ActivationInfo("tanh", "tanh({z})", "1 − {a}²", "tanh", True),
+    Sigmoid: ActivationInfo("sigmoid", "1 / (1 + exp(−{z}))", "{a} ⊙ (1 − {a})", "sigmoid", "a"),
+    Tanh: ActivationInfo("tanh", "tanh({z})", "1 − {a}²", "tanh", "a"),
     ReLU: ActivationInfo("relu", "max({z}, 0)", "1 where {z} > 0, else 0", "ReLU"),
     LeakyReLU: ActivationInfo("leaky_relu", "{z} if {z} > 0 else {alpha}·{z}", "1 where {z} > 0, else {alpha}",
                               "leaky ReLU", attrs=("alpha",)),
     Softmax: ActivationInfo("softmax", "exp({z} − max_row {z}) / Σ_row exp({z} − max_row {z})", "",
                             "softmax, row by row"),
     Linear: ActivationInfo("linear", "{z}", "1", "identity (linear)"),
+    ELU: ActivationInfo("elu", "{z} if {z} > 0 else {alpha}·(exp({z}) − 1)", "1 where {z} > 0, else {a} + {alpha}",
+                        "ELU", "za", ("alpha",)),
+    SELU: ActivationInfo("selu", "λ·({z} if {z} > 0 else α·(exp({z}) − 1)), λ = {scale}, α = {alpha}",
+                         "λ where {z} > 0, else {a} + λ·α", "SELU", "za", ("alpha", "scale")),
+    GELU: ActivationInfo("gelu", "{z}·Φ({z}) (exact) or {z}/2·(1 + tanh(√(2/π)·({z} + 0.044715·{z}³))) "
+                         "(approximate={approximate})", "Φ({z}) + {z}·φ({z}) (exact)", "GELU", "z", ("approximate",)),
+    SiLU: ActivationInfo("silu", "{z} / (1 + exp(−{z}))", "{a} + σ({z})·(1 − {a})", "SiLU (swish)", "za"),
+    Softplus: ActivationInfo("softplus", "ln(1 + exp({z}))", "1 / (1 + exp(−{z}))", "softplus"),
+    HardSigmoid: ActivationInfo("hard_sigmoid", "min(max({z}/6 + 1/2, 0), 1)", "1/6 where −3 < {z} < 3, else 0",
+                                "hard sigmoid"),
 }
 
 
@@ -88,9 +112,9 @@ def add_activation_backward(b, act, z_name: str, a_name: str, z, a, da_name: str
               op="softmax_backward", layer=layer)
         return
     slope_name = "slope" + dz_name[2:] if dz_name.startswith("dZ") else f"slope_{dz_name}"
-    reads = a_name if info.slope_reads_a else z_name
+    reads = {"z": (z_name,), "a": (a_name,), "za": (z_name, a_name)}[info.slope_reads]
     b.add(slope_name, _fill(info.slope, act, info, a=a_name, z=z_name), act.slope(z, a),
-          f"slope: the derivative of {info.words} at {z_name}", (reads,), op=f"{info.op}_slope", layer=layer,
+          f"slope: the derivative of {info.words} at {z_name}", reads, op=f"{info.op}_slope", layer=layer,
           **_attrs(act, info))
     b.add(dz_name, f"{da_name} ⊙ {slope_name}", dz_value, "delta: incoming gradient times slope",
           (da_name, slope_name), op="mul", layer=layer)
@@ -297,3 +321,73 @@ def _leaky_relu_slope(c):
 @formula("linear_slope", batch=True)
 def _linear_slope(c):
     return lambda i, j: "1"
+
+
+@formula("elu", batch=True)
+def _elu(c):
+    return lambda i, j: "IF({0}>0,{0},{1}*(EXP({0})-1))".format(c.at(0, i, j), num(c.attrs["alpha"]))
+
+
+@formula("elu_slope", batch=True)
+def _elu_slope(c):
+    return lambda i, j: f"IF({c.at(0, i, j)}>0,1,{c.at(1, i, j)}+{num(c.attrs['alpha'])})"
+
+
+@formula("selu", batch=True)
+def _selu(c):
+    lam, alpha = num(c.attrs["scale"]), num(c.attrs["alpha"])
+    return lambda i, j: "{1}*IF({0}>0,{0},{2}*(EXP({0})-1))".format(c.at(0, i, j), lam, alpha)
+
+
+@formula("selu_slope", batch=True)
+def _selu_slope(c):
+    lam, alpha = num(c.attrs["scale"]), num(c.attrs["alpha"])
+    return lambda i, j: f"IF({c.at(0, i, j)}>0,{lam},{c.at(1, i, j)}+{lam}*{alpha})"
+
+
+_GELU_C = "SQRT(2/PI())"
+
+
+@formula("gelu", batch=True)
+def _gelu(c):
+    if c.attrs.get("approximate"):
+        return lambda i, j: "{0}/2*(1+TANH({1}*({0}+0.044715*{0}^3)))".format(c.at(0, i, j), _GELU_C)
+    return lambda i, j: "{0}*NORMSDIST({0})".format(c.at(0, i, j))
+
+
+@formula("gelu_slope", batch=True)
+def _gelu_slope(c):
+    if c.attrs.get("approximate"):
+        return lambda i, j: ("(1+TANH({1}*({0}+0.044715*{0}^3)))/2+{0}/2*(1-TANH({1}*({0}+0.044715*{0}^3))^2)*{1}"
+                             "*(1+3*0.044715*{0}^2)").format(c.at(0, i, j), _GELU_C)
+    return lambda i, j: "NORMSDIST({0})+{0}*EXP(-{0}*{0}/2)/SQRT(2*PI())".format(c.at(0, i, j))
+
+
+@formula("silu", batch=True)
+def _silu(c):
+    return lambda i, j: "{0}/(1+EXP(-{0}))".format(c.at(0, i, j))
+
+
+@formula("silu_slope", batch=True)
+def _silu_slope(c):
+    return lambda i, j: "{1}+(1/(1+EXP(-{0})))*(1-{1})".format(c.at(0, i, j), c.at(1, i, j))
+
+
+@formula("softplus", batch=True)
+def _softplus(c):
+    return lambda i, j: "MAX({0},0)+LN(1+EXP(-ABS({0})))".format(c.at(0, i, j))
+
+
+@formula("softplus_slope", batch=True)
+def _softplus_slope(c):
+    return lambda i, j: f"1/(1+EXP(-{c.at(0, i, j)}))"
+
+
+@formula("hard_sigmoid", batch=True)
+def _hard_sigmoid(c):
+    return lambda i, j: f"MIN(MAX({c.at(0, i, j)}/6+0.5,0),1)"
+
+
+@formula("hard_sigmoid_slope", batch=True)
+def _hard_sigmoid_slope(c):
+    return lambda i, j: "IF(AND({0}>-3,{0}<3),1/6,0)".format(c.at(0, i, j))

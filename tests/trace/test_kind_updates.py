@@ -164,3 +164,20 @@ def test_rmsprop_spiral_preset_from_the_cli(tmp_path, capsys):
     assert main(["trace", "--preset", "rmsprop-spiral", "--steps", "2", "--json", str(tmp_path / "t.json")]) == 0
     assert "v_W1_new" in capsys.readouterr().out
     assert json.loads((tmp_path / "t.json").read_text())["preset"] == "rmsprop-spiral"
+
+
+def test_page_provenance_is_read_off_the_workbook_formulas():
+    """Hovering a cell lights the cells its workbook formula reads: the same cell of each input for an
+    update, every cell of the gradient for its norm."""
+    from glassnet.trace.provenance import provenance
+    X, y = _data()
+    step = record(dense_model("elu", OPTIMIZERS["all_clips"]()), X, y, steps=1).steps[0]
+    values = {q.name: q.value for q in step.quantities}
+    new = provenance(step["W1_new"], values)
+    assert step["W1_new"].inputs == ("W1", "dW1_gn", "v_W1_new")
+    assert new[5] == [[0, [5]], [1, [5]], [2, [5]]]  # W1_new[1, 1]: W1, the clipped gradient and v at [1, 1]
+    assert provenance(step["norm_W1"], values) == [[[0, list(range(12))]]]
+    assert provenance(step["global_norm"], values)[0] == [[k, list(range(np.size(values[n])))]
+                                                         for k, n in enumerate(step["global_norm"].inputs)]
+    from glassnet.trace.html import _step_data
+    assert "src" in next(q for q in _step_data(step)["quantities"] if q["name"] == "W1_new")

@@ -32,6 +32,8 @@ import numpy as np
 from ..atomic import atomic_target
 from ..errors import ExportError
 from .html_page import PAGE, SCRIPT
+from .provenance import provenance
+from .quantity import Quantity
 
 __all__ = ["COMPUTED_FILL", "INPUT_FILL", "to_html"]
 
@@ -86,8 +88,21 @@ def _field(obj: Any, name: str, default: Any = None) -> Any:
     return getattr(obj, name, default)
 
 
+#: ops whose provenance the page works out itself (products, broadcasting, row-wise softmax): their links are
+#: the same as the formula's, and the page can name them ("row 2", "column 1")
+_PAGE_OPS = {"value", "matmul_add_bias", "matmul", "matmul_at", "matmul_bt", "sum_rows", "softmax",
+             "softmax_backward", "sub", "neg", "scale", "mul", "half_sse", "mse", "bce_logits", "cce"}
+
+
 def _step_data(step) -> dict:
-    quantities = [_quantity_data(q) for q in _field(step, "quantities", []) or []]
+    records = _field(step, "quantities", []) or []
+    quantities = [_quantity_data(q) for q in records]
+    values = {_field(q, "name", "?"): _field(q, "value", None) for q in records}
+    for q, data in zip(records, quantities):
+        if isinstance(q, Quantity) and q.op not in _PAGE_OPS:
+            src = provenance(q, values)
+            if src is not None:
+                data["src"] = src
     names = {q["name"] for q in quantities}
     # Starting parameters and updates the recorder did not list as quantities are still shown.
     before = [_quantity_data({"name": k, "value": v, "kind": "param", "words": "parameter at the start of the step"})

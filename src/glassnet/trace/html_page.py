@@ -149,6 +149,14 @@ SCRIPT = r"""
   // [{name, cells: [flat index, ...]}] that cell idx of quantity q was computed from
   function sources(q, idx) {
     var o = unflat(q.shape, idx), ins = [], res = [], start = 0, plan = null;
+    if (q.src) {  // the cells the workbook formula of this cell reads (worked out from the formula)
+      (q.src[idx] || []).forEach(function (s) {
+        var n = q.inputs[s[0]];
+        if (byName[n] && n !== q.name) res.push({name: n, cells: s[1], what: s[1].length === 1 ? "[" +
+          unflat(byName[n].q.shape, s[1][0]).join(", ") + "]" : "(" + s[1].length + " cells)"});
+      });
+      return res;
+    }
     q.inputs.forEach(function (n) { if (byName[n] && n !== q.name) ins.push(byName[n].q); });
     var op = q.op.toLowerCase();
     if (ins.length >= 2) {

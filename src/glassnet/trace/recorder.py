@@ -13,8 +13,12 @@ Layers are numbered 1…n in model order; layer k reads ``A{k-1}`` and writes ``
 batch). A parameter or buffer is its key in the layer plus the layer's number (``W3``, ``gamma2``,
 ``moving_mean2``), its gradient ``d`` + that name and its updated value that name + ``_new``.
 
-Each quantity carries an ``op`` from which every exporter rebuilds the formula (names are design.md's;
-``[k]`` below means a 1-based layer number, ``P`` a parameter such as ``W1``):
+Each quantity carries an ``op`` from which every exporter rebuilds the formula: the workbook formula of
+every op is registered beside the code that records it (:mod:`glassnet.trace.formulas` for the loss ops,
+each module of :mod:`glassnet.trace.kinds` for its layers, :mod:`glassnet.trace.updates` for penalties,
+clipping and the optimizers), and the HTML page's hover links are read off those formulas
+(:mod:`glassnet.trace.provenance`). docs/trace-names.md lists every name. The ops of the Dense tutorial
+network, for example (``[k]`` a 1-based layer number, ``P`` a parameter such as ``W1``):
 
 ========================  =================================================  ==========================
 op                        value                                              inputs

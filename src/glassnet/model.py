@@ -9,6 +9,7 @@ is a view onto it.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
@@ -69,6 +70,8 @@ class Sequential:
         self.stop_training = False
         self.history = None
         self._training = None  # where the last fit stands (training.TrainingState); saved with the model
+        #: the mask (bool (N, T)) of the last forward pass's output, or None: see :meth:`forward`
+        self.output_mask = None
         #: JSON-able facts about the model that its file keeps (e.g. the CLI's class list and feature names)
         self.metadata: dict = {}
         if self._declared_input_shape is not None and self.layers:  # Keras builds a model with an Input at once
@@ -233,7 +236,7 @@ class Sequential:
         self.loss, self.optimizer = loss, optimizer
         if isinstance(metrics, str) or callable(metrics):  # Keras takes one metric alone too
             metrics = [metrics]
-        self.metrics = [get_metric(m) for m in (metrics or [])]
+        self.metrics = [(name, _MaskedMetric(self, f)) for name, f in map(get_metric, metrics or [])]
         self._fused = self._find_fused_last()  # decided here, for this loss and these layers
         if self.built:
             self.optimizer.build(self.flat_params, self.flat_grads, self.param_index)
@@ -255,31 +258,61 @@ class Sequential:
 
     # -- one step --------------------------------------------------------------------------------------
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """The output of every layer in turn for the batch ``x`` (no input checks; see :meth:`predict`)."""
-        for layer in self.layers:
+        """The output of every layer in turn for the batch ``x`` (no input checks; see :meth:`predict`).
+
+        A mask of padded steps travels beside the batch, as in Keras: before each layer's forward the
+        model sets ``layer.input_mask`` (bool (N, T), True at real steps, or None), and after it asks
+        ``layer.compute_mask(mask)`` for the next layer's. ``Embedding(mask_zero=True)`` and ``Masking``
+        make one; the last layer's is ``model.output_mask``, which the loss uses to leave padded steps out.
+        """
+        mask = None
+        for i, layer in enumerate(self.layers):
+            layer.input_mask = mask
             x = layer.forward(x, training)
+            if mask is not None and not layer.supports_masking and type(layer).compute_mask is Layer.compute_mask:
+                _warn_mask_dropped(i, layer)
+            mask = layer.compute_mask(mask)
+        self.output_mask = mask
         return x
+
+    def _step_weights(self, a: np.ndarray, sample_weight=None) -> np.ndarray | None:
+        """Float64 weights (N·T,) of the steps of a sequence output ``a`` (N, T, ...) that carries a mask
+        (1 at a real step, 0 at padding, times the row's sample weight); None for any other output."""
+        mask = self.__dict__.get("output_mask")
+        if mask is None or a.ndim < 3 or tuple(mask.shape) != tuple(a.shape[:2]):
+            return None
+        w = np.asarray(to_numpy(mask), dtype=np.float64)  # (N, T)
+        if sample_weight is not None:
+            w = w * np.asarray(sample_weight, dtype=np.float64)[:, None]
+        return w.reshape(-1)
 
     def backward(self, a: np.ndarray, y: np.ndarray, sample_weight=None) -> None:
         """Backpropagate the loss of output ``a`` against targets ``y``; fills every ``layer.grads``.
 
         ``sample_weight`` (float64, (N,)) scales each row's gradient as :meth:`Loss.row_scale` says, so
-        the gradient is that of the weighted loss ``Σ wᵢ·lᵢ / Σ wᵢ`` (fused softmax/sigmoid too).
+        the gradient is that of the weighted loss ``Σ wᵢ·lᵢ / Σ wᵢ`` (fused softmax/sigmoid too). A sequence
+        output with a mask (``model.output_mask``) is a batch of N·T steps weighted 1 (real) or 0 (padding),
+        times their row's sample weight; see :meth:`compute_loss`.
         """
         fused = self._fused_last()
         layers = self.layers
-        scale = None
-        if sample_weight is not None:  # one multiply per batch: (N, 1, ...) against dL/dA or dL/dZ
-            scale = self.loss.row_scale(sample_weight).astype(a.dtype).reshape((len(a),) + (1,) * (a.ndim - 1))
-            scale = self.to_device(scale)
+        scale, a_steps, y_steps = None, a, y
+        steps = self._step_weights(a, sample_weight)
+        if steps is not None:  # one multiply per batch: (N, T, 1, ...) against dL/dA or dL/dZ
+            scale = self.loss.row_scale(steps).reshape(a.shape[:2] + (1,) * (a.ndim - 2))
+            a_steps, y_steps = _steps(a), _steps(y)  # (N·T, ...): the loss's rows are the steps
+        elif sample_weight is not None:  # one multiply per batch: (N, 1, ...) against dL/dA or dL/dZ
+            scale = self.loss.row_scale(sample_weight).reshape((len(a),) + (1,) * (a.ndim - 1))
+        if scale is not None:
+            scale = self.to_device(scale.astype(a.dtype))
         if fused is not None:
-            dz = self.loss.fused_backward(a, y)
+            dz = self.loss.fused_backward(a_steps, y_steps).reshape(a.shape)
             if scale is not None:
                 dz = dz * scale
             dy = fused.backward_z(dz) if hasattr(fused, "backward_z") else dz
             layers = layers[:-1]
         else:
-            dy = self.loss.backward(a, y)
+            dy = self.loss.backward(a_steps, y_steps).reshape(a.shape)
             if scale is not None:
                 dy = dy * scale
         for layer in reversed(layers):
@@ -294,6 +327,12 @@ class Sequential:
 
         With ``sample_weight`` (float64, (N,)) the data loss is ``Σ wᵢ·lᵢ / Σ wᵢ`` over the rows' losses
         ``lᵢ`` (``Σ wᵢ·lᵢ`` for half_sse); the penalties are not weighted.
+
+        A sequence output ``a`` (N, T, ...) whose last forward left a mask (``model.output_mask``, from
+        ``Embedding(mask_zero=True)`` or ``Masking`` through layers that pass it on) leaves the padded steps
+        out, as Keras does: each step's loss ``l_nt`` (over its last axes) is weighted by ``m_nt`` (1 real,
+        0 padding), so the loss is ``Σ m·l / Σ m``, the mean over real steps (half_sse: ``Σ m·l``). With
+        sample weights the step weights are ``wₙ·m_nt``: ``Σ w·m·l / Σ w·m`` (Keras: ``Σ w·m·l / Σ m``).
         """
         fused = self._fused_last()
         z, kwargs = None, {}
@@ -302,7 +341,12 @@ class Sequential:
             log_sum = getattr(act, "log_sum", None)  # a softmax's log Σ exp Z, reused by cross-entropy
             kwargs = {"log_sum": log_sum} if log_sum is not None else {}
             z = fused.z
-        if sample_weight is not None:
+        steps = self._step_weights(a, sample_weight)
+        if steps is not None:  # a masked sequence: every step a row, weighted 0 at padding
+            kwargs = {k: _steps(v) for k, v in kwargs.items()}
+            rows = self.loss.per_row(_steps(a), _steps(y), _steps(z), **kwargs)  # (N·T,)
+            value = self.loss.weighted(to_numpy(rows), steps)
+        elif sample_weight is not None:
             value = self.loss.weighted(to_numpy(self.loss.per_row(a, y, z, **kwargs)), sample_weight)
         elif fused is None:
             value = self.loss.forward(a, y)
@@ -501,6 +545,16 @@ class Sequential:
             raise NotBuiltError(f"Call model.compile(loss=..., optimizer=...) before {what}")
 
     # -- state, weights, summary, files -----------------------------------------------------------------
+    def reset_states(self) -> None:
+        """Zero the states that stateful recurrent layers carry from batch to batch (Keras' ``reset_states``).
+
+        ``fit``, ``predict`` and ``evaluate`` never reset them: call this between independent sequences.
+        """
+        for layer in self.layers:
+            reset = getattr(layer, "reset_states", None)
+            if reset is not None:
+                reset()
+
     def state_dict(self, parts=PARTS) -> dict:
         """Everything that defines where training stands, as host copies (see :mod:`glassnet.state`).
 
@@ -634,6 +688,39 @@ def load_model(path, device=None) -> Sequential:
     device = get_device(device)  # a bad or unusable device is the caller's error, whatever the file
     config, arrays = read_model_file(path)
     return model_from_file(Sequential, config, arrays, path, device)
+
+
+class _MaskedMetric:
+    """A metric ``f(y_pred, y_true)`` of the model's outputs that sees only the real steps of a sequence output
+    carrying a mask (Keras weighs metrics by the mask too); any other output goes to ``f`` unchanged."""
+
+    def __init__(self, model: Sequential, f) -> None:
+        self.model, self.f = model, f
+        self.__name__ = getattr(f, "__name__", "metric")
+
+    def __call__(self, y_pred, y_true) -> float:
+        w = self.model._step_weights(y_pred)
+        if w is None:
+            return self.f(y_pred, y_true)
+        real = w > 0  # (N·T,), on the host
+        if not real.any():  # a batch of padding only
+            return 0.0
+        real = self.model.to_device(real)
+        return self.f(_steps(y_pred)[real], _steps(y_true)[real])  # (real steps, ...) as rows
+
+    def __repr__(self) -> str:
+        return f"masked({self.__name__})"
+
+
+def _steps(a):
+    """``a`` (N, T, ...) as (N·T, ...): every step of a sequence one row for the loss (None stays None)."""
+    return None if a is None else a.reshape((a.shape[0] * a.shape[1], *a.shape[2:]))
+
+
+def _warn_mask_dropped(i: int, layer: Layer) -> None:
+    warnings.warn(f"Layer {i} ({layer.display_name}, {type(layer).__name__}) does not support masking: the mask "
+                  "of padded steps made by an earlier layer (Embedding(mask_zero=True), Masking) stops here, and "
+                  "the layers after it and the loss see every step (Keras does the same)", stacklevel=3)
 
 
 def _check_verbose(verbose) -> None:

@@ -48,8 +48,8 @@ def _is_layer_entry(value) -> bool:
 def layer_from_config(entry: dict):
     """Rebuild a layer from ``{"class": ..., "config": ...}`` (as :func:`_layer_config` writes it).
 
-    Nested entries are rebuilt first: an ``activation`` dict, and lists of layer entries such as a
-    Residual block's ``main`` and ``shortcut``.
+    Nested entries are rebuilt first: an ``activation`` dict, lists of layer entries such as a
+    Residual block's ``main`` and ``shortcut``, and single layer entries such as a wrapper's ``layer``.
     """
     cls = LAYERS.get(entry["class"])
     if cls is None:
@@ -65,6 +65,8 @@ def layer_from_config(entry: dict):
     for key, value in cfg.items():
         if isinstance(value, list) and value and all(_is_layer_entry(v) for v in value):
             cfg[key] = [layer_from_config(v) for v in value]
+        elif _is_layer_entry(value):  # a wrapper's layer (Bidirectional, TimeDistributed)
+            cfg[key] = layer_from_config(value)
     return cls(**cfg)
 
 

@@ -168,9 +168,12 @@ def test_new_activations_train_in_dense_and_round_trip_a_file(key, tmp_path):
 
 
 @pytest.mark.parametrize("layer", [GELU(), SiLU(), Softplus(), SELU(), HardSigmoid()])
-def test_the_tracer_refuses_the_new_activations_clearly(layer):
-    model = gn.Sequential([gn.layers.Dense(2, activation=layer), gn.layers.Dense(1, activation="sigmoid")], seed=0)
+def test_the_tracer_lays_out_the_new_activations(layer):
+    """(tests/trace/test_kind_updates.py checks their workbook formulas against LibreOffice.)"""
+    model = gn.Sequential([gn.layers.Dense(2, activation=layer), gn.layers.Dense(1, activation="sigmoid")], seed=0,
+                          dtype="float64")
     model.compile(loss="mse", optimizer="sgd")
     X, y = np.ones((2, 3)), np.ones((2, 1))
-    with pytest.raises(gn.errors.ExportError, match=f"activation {type(layer).__name__} is not supported"):
-        gn.trace.record(model, X, y)
+    step = gn.trace.record(model, X, y).steps[0]
+    assert step["A1"].op == layer.key and step["slope1"].op == f"{layer.key}_slope"
+    np.testing.assert_array_equal(step["slope1"].value, layer.slope(step["Z1"].value, step["A1"].value))

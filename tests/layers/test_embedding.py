@@ -84,7 +84,7 @@ def test_learns_and_round_trips(tmp_path):
     again = gn.load(tmp_path / "emb.glassnet")
     np.testing.assert_array_equal(again.predict(X), model.predict(X))
     assert again.layers[0].get_config() == {"input_dim": 8, "output_dim": 8, "embeddings_initializer": "random_uniform",
-                                            "name": None}
+                                            "mask_zero": False, "name": None}
 
 
 @pytest.mark.parametrize("ids", [IDS, IDS.astype(float)], ids=["int", "float"])

@@ -1,5 +1,5 @@
 """Layers: Dense, activations, Dropout, convolutions, pooling, normalization, reshaping, residual blocks,
-recurrent layers (SimpleRNN, LSTM, GRU) and Embedding.
+recurrent layers (SimpleRNN, LSTM, GRU), Embedding, Masking and the wrappers Bidirectional and TimeDistributed.
 
 Each follows the contract in ``base.py``.
 """
@@ -26,6 +26,7 @@ from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
 from .input import Input
+from .masking import Masking
 from .normalization import BatchNormalization
 from .pooling import (
     AveragePool1D,
@@ -39,6 +40,7 @@ from .preprocessing import Normalization
 from .recurrent import GRU, LSTM, SimpleRNN
 from .reshape import Flatten, Reshape
 from .residual import Residual
+from .wrappers import Bidirectional, TimeDistributed
 
 __all__ = [
     "ELU",
@@ -51,6 +53,7 @@ __all__ = [
     "AveragePool1D",
     "AveragePool2D",
     "BatchNormalization",
+    "Bidirectional",
     "Conv1D",
     "Conv2D",
     "Dense",
@@ -64,6 +67,7 @@ __all__ = [
     "Layer",
     "LeakyReLU",
     "Linear",
+    "Masking",
     "MaxPool1D",
     "MaxPool2D",
     "Normalization",
@@ -76,6 +80,7 @@ __all__ = [
     "Softmax",
     "Softplus",
     "Tanh",
+    "TimeDistributed",
     "get_activation",
 ]
 
@@ -84,5 +89,5 @@ LAYERS = {
     for cls in (Dense, Dropout, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, Softmax, Linear, Conv1D, Conv2D, MaxPool1D,
                 MaxPool2D, AveragePool1D, AveragePool2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
                 BatchNormalization, Flatten, Reshape, Residual, SimpleRNN, LSTM, GRU, Embedding,
-                Normalization)
+                Normalization, Masking, Bidirectional, TimeDistributed)
 }

@@ -41,6 +41,7 @@ class Activation(Layer):
     key = "activation"
     formula = "f(Z)"
     slope_formula = "f'(Z)"
+    supports_masking = True  # elementwise (softmax: over the last axis), so a mask of padded steps passes on
 
     def f(self, z: np.ndarray) -> np.ndarray:
         """The activation ``a = f(z)``, elementwise."""

@@ -57,6 +57,12 @@ class Layer:
     #: names of the buffers (arrays saved and restored but not trained, e.g. batch-norm moving averages)
     #: that ``build`` registers with :meth:`add_weight`; the model checks the two agree
     state_names: tuple[str, ...] = ()
+    #: Keras' flag: the layer passes a mask of padded steps on (Dense, Dropout, activations); a layer
+    #: without it drops the mask (Flatten, pooling, convolutions), as Keras does. See :meth:`compute_mask`.
+    supports_masking: bool = False
+    #: the mask of the input of the current forward pass, set by the model before each ``forward``:
+    #: a bool array (N, T), True at a real step and False at padding, or None (no mask)
+    input_mask = None
 
     @property
     def xp(self):
@@ -105,6 +111,25 @@ class Layer:
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """dL/dx for dL/dy ``dy`` of the last forward; writes each parameter's gradient into ``self.grads``."""
         raise NotImplementedError
+
+    def compute_mask(self, mask):
+        """The mask of this layer's output, given ``mask``, the mask of its input (Keras' ``compute_mask``).
+
+        Called by the model after :meth:`forward`, so a layer that makes a mask (``Embedding(mask_zero=True)``,
+        ``Masking``) reads it from the input it just saw. The default passes ``mask`` on when the layer
+        ``supports_masking`` (it keeps the time axis: Dense on (N, T, C), Dropout, activations) and drops it
+        otherwise; recurrent layers return it with ``return_sequences`` and None without.
+
+        Parameters
+        ----------
+        mask : bool array (N, T) or None
+            True at real steps, False at padding.
+
+        Returns
+        -------
+        bool array (N, T) or None
+        """
+        return mask if self.supports_masking else None
 
     def input_dtype(self, X) -> np.dtype | None:
         """The dtype the model's inputs ``X`` keep when this layer comes first; None: the model's dtype.

@@ -38,6 +38,8 @@ class Dense(KernelLayer):
     kernel_regularizer, bias_regularizer : Regularizer, "l1", "l2" or None
     """
 
+    supports_masking = True  # on (N, T, C) each step is its own row: a mask of padded steps passes on
+
     def __init__(
         self,
         units: int,

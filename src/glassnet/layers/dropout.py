@@ -17,6 +17,8 @@ class Dropout(Layer):
     The mask comes from the model's seeded generator, so a run is reproducible bit for bit.
     """
 
+    supports_masking = True  # a mask of padded steps (Embedding, Masking) passes on, as in Keras
+
     def __init__(self, rate: float, name: str | None = None) -> None:
         super().__init__(name)
         self.rate = check_number("rate", rate, high=1.0, expected="a number in [0, 1)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks import check_positive_int
+from ..checks import check_bool, check_positive_int
 from ..errors import DataError, ShapeError
 from ..initializers import get_initializer, initializer_name
 from .base import Layer
@@ -33,14 +33,26 @@ class Embedding(Layer):
         Length D of each embedding vector.
     embeddings_initializer : str or callable
         ``"random_uniform"`` (U[-0.05, 0.05], Keras' default) unless told otherwise.
+    mask_zero : bool, default False
+        Id 0 is padding (Keras): the layer's output carries the mask ``x != 0`` (N, T), so recurrent layers
+        carry their state over padded steps and the loss leaves them out. The vocabulary then needs one
+        more id: ``input_dim = vocabulary size + 1``. Row ``E[0]`` is still looked up (and trained through
+        any layer that reads the padded steps), as in Keras.
+
+    >>> emb = Embedding(10, 2, mask_zero=True)
+    >>> emb.build((3,), np.random.default_rng(0)) and None
+    >>> _ = emb.forward(np.array([[4, 2, 0]]))
+    >>> emb.compute_mask(None)
+    array([[ True,  True, False]])
     """
 
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer="random_uniform",
-                 name: str | None = None) -> None:
+                 mask_zero: bool = False, name: str | None = None) -> None:
         super().__init__(name)
         self.input_dim = check_positive_int("input_dim", input_dim)
         self.output_dim = check_positive_int("output_dim", output_dim)
         self.embeddings_initializer = get_initializer(embeddings_initializer)
+        self.mask_zero = check_bool("mask_zero", mask_zero)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)
@@ -112,6 +124,13 @@ class Embedding(Layer):
         self.a = np.take(self.params["E"], self.x, axis=0)  # (N, T, D)
         return self.a
 
+    def compute_mask(self, mask):
+        """``ids != 0`` (N, T) of the last forward with ``mask_zero=True`` (id 0 is padding), else None.
+
+        The ids make the mask: a mask that came before the Embedding is not used (Keras).
+        """
+        return self.x != 0 if self.mask_zero else None
+
     def backward(self, dy: np.ndarray) -> None:
         """Fill ``dE``; return None: ids have no gradient, so the backward pass stops here."""
         dE = self.grads["E"]
@@ -120,7 +139,8 @@ class Embedding(Layer):
 
     def get_config(self):
         return {"input_dim": self.input_dim, "output_dim": self.output_dim,
-                "embeddings_initializer": initializer_name(self.embeddings_initializer), "name": self.name}
+                "embeddings_initializer": initializer_name(self.embeddings_initializer), "mask_zero": self.mask_zero,
+                "name": self.name}
 
     def extra_repr(self):
-        return f"{self.input_dim}, {self.output_dim}"
+        return f"{self.input_dim}, {self.output_dim}" + (", mask_zero=True" if self.mask_zero else "")

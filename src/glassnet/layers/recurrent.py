@@ -10,11 +10,24 @@ All three follow one plan. Inside, arrays are time major, so every step reads an
         dh = dy_t + dh_next;  dG[t] = the gates' pre-activation deltas;  dh_next = dG[t]·Uᵀ
     dW = xtᵀ·dG,  dU = H_prevᵀ·dG,  db = Σ dG,  dx = dG·Wᵀ     # one GEMM each, after the loop
 
-``G`` is the number of gates (1, 4, 3), ``U`` the units. The initial state is zero. Parameters use
-Keras' layouts (``W`` = kernel (C, G·U), ``U`` = recurrent_kernel (U, G·U), ``b`` = bias); see each
-class for its gate order and how it maps onto ``torch.nn``. Per-step arrays live in buffers the layer
-keeps between calls (reallocated only when N or T changes), on the model's device; the dtype of the
-model is kept throughout.
+``G`` is the number of gates (1, 4, 3), ``U`` the units. Parameters use Keras' layouts (``W`` = kernel
+(C, G·U), ``U`` = recurrent_kernel (U, G·U), ``b`` = bias); see each class for its gate order and how it
+maps onto ``torch.nn``. Per-step arrays live in buffers the layer keeps between calls (reallocated only
+when N or T changes), on the model's device; the dtype of the model is kept throughout.
+
+Sequence options, with Keras' names (docs/guide/sequences.md has examples):
+
+- **States.** Row 0 of ``H`` (and the LSTM's ``C``) is the initial state: zeros, ``layer.initial_state``
+  (``layer(x, initial_state=[h, c])`` for one call), or the carried states of a ``stateful=True`` layer,
+  registered buffers ``state_h``/``state_c`` of shape (batch_size, U). ``layer.states`` holds the final
+  states; ``return_state=True`` makes a direct call return ``[output, *states]``. After a forward pass with
+  an initial state, backward also gives ``initial_state_grads`` (dL/dh_0, dL/dc_0).
+- **Masking.** ``layer.input_mask`` (bool (N, T), True at a real step, set by the model) makes a masked
+  step keep the states: ``h_t = h_{t-1}`` (and ``c_t = c_{t-1}``) on its rows. Backward, its gate deltas
+  are zero and dL/dh_t (dL/dc_t) passes to step t-1 unchanged. A mask of real steps only, or none, takes
+  the plain path.
+- **Truncated BPTT.** ``bptt=k`` leaves the forward pass alone and stops the gradient between steps t-1
+  and t for t = k, 2k, ... (``h.detach()`` between chunks of k steps in PyTorch).
 """
 
 from __future__ import annotations
@@ -24,6 +37,7 @@ import numpy as np
 from ..checks import check_bool, check_positive_int
 from ..errors import ConfigError, ShapeError, invalid_value
 from ..initializers import get_initializer, initializer_name
+from . import recurrent_kernels
 from .activations import Activation, get_activation
 from .base import Layer
 from .conv import buffer, check_input_rank
@@ -51,23 +65,52 @@ def times_slope(x, a, out, scratch, tanh: bool = False) -> np.ndarray:
 
 
 class _Recurrent(Layer):
-    """What the three layers share: settings, shapes, the one-GEMM input projection, the closing GEMMs."""
+    """What the three layers share: settings, shapes, states and masks, the one-GEMM input projection,
+    the closing GEMMs."""
 
+    supports_masking = True  # Keras' flag; compute_mask passes the mask on with return_sequences only
     gates = 1  # column blocks of W, U and b
+    state_keys: tuple[str, ...] = ("h",)  # the recurrent states; the LSTM adds its cell "c"
 
     def __init__(self, units: int, return_sequences: bool = False, kernel_initializer="glorot_uniform",
-                 recurrent_initializer="orthogonal", bias_initializer="zeros", name: str | None = None) -> None:
+                 recurrent_initializer="orthogonal", bias_initializer="zeros", name: str | None = None, *,
+                 return_state: bool = False, stateful: bool = False, batch_size: int | None = None,
+                 bptt: int | None = None) -> None:
         super().__init__(name)
         self.units = check_positive_int("units", units)
         self.return_sequences = check_bool("return_sequences", return_sequences)
+        self.return_state = check_bool("return_state", return_state)
+        self.stateful = check_bool("stateful", stateful)
+        self.batch_size = None if batch_size is None else check_positive_int("batch_size", batch_size)
+        if self.stateful and self.batch_size is None:
+            raise ConfigError(f'Layer "{self.display_name}" ({type(self).__name__}) has stateful=True, which '
+                              "carries each row's state to the same row of the next batch, so the batch size "
+                              "must be fixed (Keras: a static batch size): pass batch_size=B, the rows of every "
+                              "batch. Received: batch_size=None")
+        self.bptt = None if bptt is None else check_positive_int("bptt", bptt)
         self.kernel_initializer = get_initializer(kernel_initializer)
         self.recurrent_initializer = get_initializer(recurrent_initializer)
         self.bias_initializer = get_initializer(bias_initializer)
         self.need_input_grad = True  # the model turns this off for its first layer
+        #: the carried states, registered buffers ``state_h`` (and ``state_c``) of shape (batch_size, U)
+        self.state_names = tuple(f"state_{k}" for k in self.state_keys) if self.stateful else ()
+        #: the states at t = 0 for the next forward passes: None (zeros, or the carried states when
+        #: stateful) or a list of (N, U) arrays, one per state (``[h]``, the LSTM's ``[h, c]``)
+        self.initial_state = None
+        #: set by the model before each forward: a bool array (N, T), True at a real step, or None
+        self.input_mask = None
+        #: the final states [h_T] (LSTM: [h_T, c_T]) of the last forward, (N, U) each
+        self.states = None
+        #: dL/d(initial_state), one (N, U) array per state, after a backward whose forward had an initial_state
+        self.initial_state_grads = None
 
     # -- shapes and parameters ----------------------------------------------------------------------
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.units) if self.return_sequences else (self.units,)
+
+    def compute_mask(self, mask):
+        """The mask of the output (Keras): the input's with ``return_sequences``, else None."""
+        return mask if self.return_sequences else None
 
     def bias_shape(self) -> tuple:
         """Shape of the bias ``b``: ``(G·U,)`` (the GRU's is ``(2, 3U)``)."""
@@ -81,11 +124,43 @@ class _Recurrent(Layer):
                        "U": self.recurrent_initializer((self.units, width), rng, dtype),
                        "b": self.bias_initializer(self.bias_shape(), rng, dtype)}
         self._new_grads()
+        self.state = {}
+        for key in self.state_names:  # part of the model's state: saved, restored, copied with it
+            self.add_weight(key, np.zeros((self.batch_size, self.units), dtype), trainable=False)
         return super().build(input_shape, rng, dtype)
+
+    def reset_states(self) -> None:
+        """Zero the carried states of a stateful layer in place (Keras' ``reset_states``); forget ``states``."""
+        for a in self.state.values():
+            a[...] = 0
+        self.states = None
+
+    def __call__(self, x, initial_state=None, mask=None, training: bool = False):
+        """Keras' ``layer(x, initial_state=[h, c])``: the output, or ``[output, *final states]`` with
+        ``return_state``.
+
+        An unbuilt layer is built for ``x``'s shape (float64 input: float64 weights) with a fresh,
+        unseeded generator; call ``layer.build(shape, rng, dtype)`` first for reproducible weights.
+        ``initial_state`` and ``mask`` (bool (N, T), True at real steps) hold for this call only;
+        ``backward(dy)`` afterwards fills ``grads`` and ``initial_state_grads``, and
+        ``backward(dy, dstates=[dh_T, dc_T])`` adds the gradients of the returned final states
+        (an encoder whose states start a decoder passes on the decoder's ``initial_state_grads``).
+        """
+        if not self.built:
+            dtype = np.float64 if np.asarray(x).dtype == np.float64 else np.float32
+            self.build(np.shape(x)[1:], np.random.default_rng(), dtype)
+        kept = self.initial_state, self.input_mask
+        self.initial_state, self.input_mask = initial_state, mask
+        try:
+            y = self.forward(self.xp.asarray(x), training=check_bool("training", training))
+        finally:
+            self.initial_state, self.input_mask = kept
+        return [y, *self.states] if self.return_state else y
 
     # -- the pieces every forward and backward uses --------------------------------------------------
     def _input_projection(self, x: np.ndarray) -> np.ndarray:
-        """Check x (N, T, C), keep it time major, return ``A = xt·W + b`` (T, N, G·U) for all steps at once."""
+        """Check x (N, T, C) (with the mask and initial states, :meth:`_begin`), keep it time major, return
+        ``A = xt·W + b`` (T, N, G·U) for all steps at once."""
         where = f'Input 0 of layer "{self.display_name}" ({type(self).__name__}) is incompatible with the layer'
         if x.ndim != 3:
             raise ShapeError(f"{where}: expected ndim=3 (N, T, C), found ndim={x.ndim}. "
@@ -93,7 +168,13 @@ class _Recurrent(Layer):
         if x.shape[2] != self.input_shape[-1] or x.shape[1] < 1:
             raise ShapeError(f"{where}: expected (N, T, C) with T >= 1 and C={self.input_shape[-1]}. "
                              f"Full shape received: {tuple(x.shape)}")
+        if self.stateful and x.shape[0] != self.batch_size:
+            raise ShapeError(f"{where}: stateful=True carries states of shape ({self.batch_size}, {self.units}), "
+                             f"so it expects batches of (N, T, C) with N={self.batch_size}. Full shape "
+                             f"received: {tuple(x.shape)} (predict and evaluate need batch_size="
+                             f"{self.batch_size} too; call reset_states() between independent sequences)")
         N, T, C = x.shape
+        self._begin(N, T)
         W, b = self.params["W"], self.params["b"]
         xt = buffer(self, "xt", (T, N, C), self.dtype)
         np.copyto(xt, x.transpose(1, 0, 2))  # (T, N, C), in the layer's dtype
@@ -103,14 +184,56 @@ class _Recurrent(Layer):
         self.xt = xt
         return A
 
+    def _begin(self, N: int, T: int) -> None:
+        """Read this pass's mask and initial states: ``self._keep`` (T, N, 1) True where a step is masked (the
+        state is kept), or None when every step is real; ``self._h0`` the states at t = 0, or None for zeros."""
+        where = f'layer "{self.display_name}" ({type(self).__name__})'
+        self._keep = self._real = None
+        m = self.input_mask
+        if m is not None:
+            if tuple(np.shape(m)) != (N, T):
+                raise ShapeError(f"The mask of {where} must have shape (N, T) = ({N}, {T}), the input's first two "
+                                 f"axes; received {tuple(np.shape(m))}")
+            m = self.xp.asarray(m).astype(bool, copy=False)
+            if not bool(m.all()):  # all real: the unmasked fast path
+                self._real = m.T[:, :, None]  # (T, N, 1)
+                self._keep = ~self._real
+        given = self.initial_state
+        self._given = given is not None
+        if given is None:
+            self._h0 = [self.state[f"state_{k}"] for k in self.state_keys] if self.stateful else None
+            return
+        given = list(given) if isinstance(given, (list, tuple)) else [given]
+        names = ", ".join(self.state_keys)
+        if len(given) != len(self.state_keys):
+            raise ShapeError(f"The initial_state of {where} must be a list of {len(self.state_keys)} arrays "
+                             f"([{names}]) of shape (N, U) = ({N}, {self.units}); received {len(given)} arrays")
+        for key, s in zip(self.state_keys, given):
+            if tuple(np.shape(s)) != (N, self.units):
+                raise ShapeError(f"The initial state {key} of {where} must have shape (N, U) = ({N}, {self.units}) "
+                                 f"for inputs of shape (N, T, C) = {(N, T, self.input_shape[-1])}; received "
+                                 f"{tuple(np.shape(s))}")
+        self._h0 = [self.xp.asarray(s) for s in given]
+
     def _states(self, key: str, T: int, N: int) -> np.ndarray:
-        """A (T+1, N, U) buffer whose row 0 is the zero initial state; row t+1 holds step t's state."""
+        """A (T+1, N, U) buffer whose row 0 is the initial state (zeros by default); row t+1 holds step t's."""
         s = buffer(self, key, (T + 1, N, self.units), self.dtype)
-        s[0] = 0
+        s[0] = 0 if self._h0 is None else self._h0[self.state_keys.index(key.lower())]
         return s
 
+    def _end(self, *finals: np.ndarray) -> None:
+        """Keep the final states (copies) in ``states``; a stateful layer carries them to its next batch."""
+        self.states = [s.copy() for s in finals]
+        if self.stateful:
+            for key, s in zip(self.state_keys, finals):
+                self.state[f"state_{key}"][...] = s  # in place: the model holds these arrays
+
     def _output(self, H: np.ndarray) -> np.ndarray:
-        """h_T (N, U), or every h_t as (N, T, U); a fresh array (the buffers are reused by the next call)."""
+        """h_T (N, U), or every h_t as (N, T, U); a fresh array (the buffers are reused by the next call).
+
+        A masked step keeps the state, so its output is the last real step's h (h_0 before any), as Keras 3
+        returns for masked steps (``zero_output_for_mask=False``).
+        """
         self.a = H[1:].transpose(1, 0, 2).copy(order="C") if self.return_sequences else H[-1].copy()
         return self.a
 
@@ -119,6 +242,33 @@ class _Recurrent(Layer):
         if self.return_sequences:
             return dy[:, t]
         return dy if t == T - 1 else None
+
+    def _add_dstate(self, d: np.ndarray, dstates, k: int, N: int) -> None:
+        """``d += dstates[k]``: the gradient of a final state that a direct call returned (``return_state``)."""
+        if dstates is None:
+            return
+        if len(dstates) != len(self.state_keys) or tuple(np.shape(dstates[k])) != (N, self.units):
+            shapes = [tuple(np.shape(a)) for a in dstates]
+            raise ShapeError(f'backward of layer "{self.display_name}" ({type(self).__name__}): dstates must be '
+                             f"{len(self.state_keys)} arrays ([{', '.join(self.state_keys)}]) of shape (N, U) = "
+                             f"({N}, {self.units}); received shapes {shapes}")
+        d += self.xp.asarray(dstates[k])
+
+    def _cut(self, t: int) -> bool:
+        """Whether truncated BPTT stops the gradient between steps t-1 and t (chunks of ``bptt`` steps)."""
+        return self.bptt is not None and t > 0 and t % self.bptt == 0
+
+    def _dh_prev(self, dG_t: np.ndarray, Ut: np.ndarray, dh: np.ndarray, t: int) -> None:
+        """``dh <- dL/dh_{t-1} = dG_t·Uᵀ`` from ``dh = dL/dh_t``; a row masked at step t passes dh on unchanged
+        (its state was kept, its deltas dG_t are zero); zero where truncated BPTT cuts."""
+        if self._cut(t):
+            dh[...] = 0
+        elif self._keep is None:
+            np.matmul(dG_t, Ut, out=dh)
+        else:
+            back = buffer(self, "back", dh.shape, self.dtype)
+            np.matmul(dG_t, Ut, out=back)
+            np.copyto(dh, back, where=self._real[t])
 
     def _closing_gemms(self, dGx: np.ndarray, dGh: np.ndarray | None = None) -> np.ndarray | None:
         """dW = xtᵀ·dGx, dU = H_prevᵀ·dGh, db = Σ dG and dx = dGx·Wᵀ, one GEMM each over all steps.
@@ -146,16 +296,20 @@ class _Recurrent(Layer):
     # -- config ---------------------------------------------------------------------------------------
     def get_config(self):
         return {"units": self.units, "return_sequences": self.return_sequences,
-                "kernel_initializer": initializer_name(self.kernel_initializer),
+                "return_state": self.return_state, "stateful": self.stateful, "batch_size": self.batch_size,
+                "bptt": self.bptt, "kernel_initializer": initializer_name(self.kernel_initializer),
                 "recurrent_initializer": initializer_name(self.recurrent_initializer),
                 "bias_initializer": initializer_name(self.bias_initializer), "name": self.name}
 
     def extra_repr(self):
-        return f"{self.units}" + (", return_sequences=True" if self.return_sequences else "")
+        flags = [f"{k}=True" for k in ("return_sequences", "return_state") if getattr(self, k)]
+        flags += [f"stateful=True, batch_size={self.batch_size}"] if self.stateful else []
+        flags += [f"bptt={self.bptt}"] if self.bptt is not None else []
+        return ", ".join([f"{self.units}", *flags])
 
 
 class SimpleRNN(_Recurrent):
-    """Fully connected recurrence ``h_t = f(x_t·W + h_{t-1}·U + b)``, h_0 = 0.
+    """Fully connected recurrence ``h_t = f(x_t·W + h_{t-1}·U + b)``, h_0 = 0 by default.
 
     Backward: ``dz_t = (dy_t + dz_{t+1}·Uᵀ) * f'(z_t)``, then the closing GEMMs of the module docstring.
     Torch: ``nn.RNN(C, U, nonlinearity="tanh", batch_first=True)`` with ``weight_ih_l0 = Wᵀ``,
@@ -173,14 +327,26 @@ class SimpleRNN(_Recurrent):
         Output every h_t as (N, T, U) rather than the last one (N, U).
     kernel_initializer, recurrent_initializer, bias_initializer : str or callable
         Keras' defaults: ``"glorot_uniform"``, ``"orthogonal"``, ``"zeros"``.
+    return_state : bool
+        A direct call ``layer(x, initial_state=[h])`` returns ``[output, h_T]``; in a Sequential the final
+        states are read from ``layer.states``.
+    stateful : bool
+        Carry each row's final states to the same row of the next batch, across ``fit``, ``predict`` and
+        ``evaluate``, until ``reset_states()``; needs ``batch_size``.
+    batch_size : int or None
+        The rows of every batch of a stateful layer (the shape of its carried states).
+    bptt : int or None
+        Truncated backpropagation through time: the gradient stops every ``bptt`` steps.
     """
 
     gates = 1
 
     def __init__(self, units: int, activation="tanh", return_sequences: bool = False,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
-                 name: str | None = None) -> None:
-        super().__init__(units, return_sequences, kernel_initializer, recurrent_initializer, bias_initializer, name)
+                 name: str | None = None, *, return_state: bool = False, stateful: bool = False,
+                 batch_size: int | None = None, bptt: int | None = None) -> None:
+        super().__init__(units, return_sequences, kernel_initializer, recurrent_initializer, bias_initializer, name,
+                         return_state=return_state, stateful=stateful, batch_size=batch_size, bptt=bptt)
         self.activation: Activation = get_activation(activation)
         if self.activation.key == "softmax":
             raise invalid_value("activation", "softmax", "an elementwise activation")
@@ -188,31 +354,41 @@ class SimpleRNN(_Recurrent):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         Z = self._input_projection(x)  # (T, N, U): x_t·W + b
         T, N, _ = Z.shape
-        H, Uh = self._states("H", T, N), self.params["U"]
+        H, Uh, keep = self._states("H", T, N), self.params["U"], self._keep
         hU = buffer(self, "hU", (N, self.units), self.dtype)
         f = self.activation
         for t in range(T):
+            # -- step t --------------------------------------------------------------------------
             np.matmul(H[t], Uh, out=hU)
             Z[t] += hU  # z_t = x_t·W + h_{t-1}·U + b
             if f.key == "tanh":  # the default, in place
                 np.tanh(Z[t], out=H[t + 1])
             else:
                 H[t + 1] = f.f(Z[t])  # h_t
+            # -- end of step t -------------------------------------------------------------------
+            if keep is not None:
+                np.copyto(H[t + 1], H[t], where=keep[t])  # a masked step keeps the state
         self.Z, self.H = Z, H
+        self._end(H[-1])
         return self._output(H)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+    def backward(self, dy: np.ndarray, dstates=None) -> np.ndarray | None:
         T, N, _ = self.Z.shape
         dZ = self.activation.slope(self.Z, self.H[1:])  # (T, N, U): f'(z_t), every step at once
+        if self._keep is not None:
+            np.copyto(dZ, 0, where=self._keep)  # a masked step's pre-activation gets no gradient
         Ut = self.params["U"].T
-        dh_next = buffer(self, "dh_next", (N, self.units), self.dtype)
+        dh = buffer(self, "dh_next", (N, self.units), self.dtype)
         for t in reversed(range(T)):
             dy_t = self._dy_at(dy, t, T)
-            if t < T - 1:  # dh_t = dy_t + dz_{t+1}·Uᵀ
-                dZ[t] *= dh_next if dy_t is None else dh_next + dy_t
-            else:
-                dZ[t] *= dy_t
-            np.matmul(dZ[t], Ut, out=dh_next)
+            if t == T - 1:
+                dh[...] = dy_t
+                self._add_dstate(dh, dstates, 0, N)  # dL/dh_T from the returned state
+            elif dy_t is not None:
+                dh += dy_t  # dh_t = dy_t + dz_{t+1}·Uᵀ
+            dZ[t] *= dh  # dz_t = dh_t * f'(z_t)
+            self._dh_prev(dZ[t], Ut, dh, t)
+        self.initial_state_grads = [dh.copy()] if self._given else None
         return self._closing_gemms(dZ)
 
     def get_config(self):
@@ -225,7 +401,7 @@ class SimpleRNN(_Recurrent):
 
 
 class LSTM(_Recurrent):
-    """Long short-term memory (Hochreiter & Schmidhuber 1997, with the forget gate), h_0 = c_0 = 0.
+    """Long short-term memory (Hochreiter & Schmidhuber 1997, with the forget gate), h_0 = c_0 = 0 by default.
 
     Gates, in Keras' column order i, f, g (Keras' "c"), o — the same order as ``torch.nn.LSTM``::
 
@@ -254,14 +430,21 @@ class LSTM(_Recurrent):
         Start the forget gate's bias at 1 (Keras' default; Jozefowicz et al. 2015).
     kernel_initializer, recurrent_initializer, bias_initializer : str or callable
         Keras' defaults: ``"glorot_uniform"``, ``"orthogonal"``, ``"zeros"``.
+    return_state, stateful, batch_size, bptt
+        As in :class:`SimpleRNN`, with two states: ``layer(x, initial_state=[h, c])`` returns
+        ``[output, h_T, c_T]``; a stateful LSTM carries both.
     """
 
     gates = 4
 
+    state_keys = ("h", "c")
+
     def __init__(self, units: int, return_sequences: bool = False, unit_forget_bias: bool = True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
-                 name: str | None = None) -> None:
-        super().__init__(units, return_sequences, kernel_initializer, recurrent_initializer, bias_initializer, name)
+                 name: str | None = None, *, return_state: bool = False, stateful: bool = False,
+                 batch_size: int | None = None, bptt: int | None = None) -> None:
+        super().__init__(units, return_sequences, kernel_initializer, recurrent_initializer, bias_initializer, name,
+                         return_state=return_state, stateful=stateful, batch_size=batch_size, bptt=bptt)
         self.unit_forget_bias = bool(unit_forget_bias)
 
     def build(self, input_shape, rng, dtype=np.float32):
@@ -274,31 +457,43 @@ class LSTM(_Recurrent):
         u = self.units
         A = self._input_projection(x)  # (T, N, 4U): x_t·W + b, becomes the gates [i f g o] step by step
         T, N, _ = A.shape
-        H, C, Uh = self._states("H", T, N), self._states("C", T, N), self.params["U"]
+        H, C, Uh, keep = self._states("H", T, N), self._states("C", T, N), self.params["U"], self._keep
         tanh_c = buffer(self, "tanh_c", (T, N, u), self.dtype)
         hU, ig = buffer(self, "hU", (N, 4 * u), self.dtype), buffer(self, "ig", (N, u), self.dtype)
         # all four gates with one tanh: σ(z) = tanh(z/2)/2 + 1/2, so [σ σ tanh σ](z) = tanh(z·s)·s + 1 - s
         s = self.xp.full(4 * u, 0.5, self.dtype)  # (4U,), on the model's device
         s[2 * u:3 * u] = 1
         one_minus_s = 1 - s
+        fused = recurrent_kernels.applies(self, A)  # numba: the same arithmetic in fewer passes, bit-identical
         for t in range(T):
+            # -- step t: gates, cell, hidden state -------------------------------------------------
             a = A[t]  # (N, 4U)
             np.matmul(H[t], Uh, out=hU)
-            a += hU  # pre-activations x_t·W + h_{t-1}·U + b
-            a *= s
-            np.tanh(a, out=a)
-            a *= s
-            a += one_minus_s  # gates [i f g o], in place
-            i, f, g, o = a[:, :u], a[:, u:2 * u], a[:, 2 * u:3 * u], a[:, 3 * u:]
-            np.multiply(f, C[t], out=C[t + 1])
-            np.multiply(i, g, out=ig)
-            C[t + 1] += ig  # cell: c_t = f * c_{t-1} + i * g
-            np.tanh(C[t + 1], out=tanh_c[t])
-            np.multiply(o, tanh_c[t], out=H[t + 1])  # hidden state: h_t = o * tanh(c_t)
+            if fused:
+                recurrent_kernels.lstm_step(a, hU, s, one_minus_s, C[t], C[t + 1], tanh_c[t], H[t + 1])
+            else:
+                a += hU  # pre-activations x_t·W + h_{t-1}·U + b
+                a *= s
+                np.tanh(a, out=a)
+                a *= s
+                a += one_minus_s  # gates [i f g o], in place
+                i, f, g, o = a[:, :u], a[:, u:2 * u], a[:, 2 * u:3 * u], a[:, 3 * u:]
+                np.multiply(f, C[t], out=C[t + 1])
+                np.multiply(i, g, out=ig)
+                C[t + 1] += ig  # cell: c_t = f * c_{t-1} + i * g
+                np.tanh(C[t + 1], out=tanh_c[t])
+                np.multiply(o, tanh_c[t], out=H[t + 1])  # hidden state: h_t = o * tanh(c_t)
+            # -- end of step t -------------------------------------------------------------------
+            if keep is not None:  # a masked step keeps both states (its A and tanh_c rows go unused)
+                np.copyto(C[t + 1], C[t], where=keep[t])
+                np.copyto(H[t + 1], H[t], where=keep[t])
         self.A, self.H, self.C, self.tanh_c = A, H, C, tanh_c
+        self._end(H[-1], C[-1])
         return self._output(H)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+    def backward(self, dy: np.ndarray, dstates=None) -> np.ndarray | None:
+        if self._keep is None and dstates is None and recurrent_kernels.applies(self, self.A, dy):
+            return recurrent_kernels.lstm_backward(self, dy)  # the same arithmetic, one kernel a step
         u = self.units
         A, C, tanh_c = self.A, self.C, self.tanh_c
         T, N, _ = A.shape
@@ -311,23 +506,37 @@ class LSTM(_Recurrent):
         times_slope(i, g, dG[..., 2 * u:3 * u], dc_dh, tanh=True)  # ∂c/∂z_g = i * (1-g²)
         times_slope(tanh_c, o, dG[..., 3 * u:], dc_dh)  # ∂h/∂z_o = tanh(c_t) * o(1-o)
         times_slope(o, tanh_c, dc_dh, dc_dh, tanh=True)  # ∂h/∂c_t = o * (1 - tanh²c_t)
+        f_back = f  # what dc_t is multiplied by on its way to c_{t-1}
+        if self._keep is not None:  # a masked step: no gate gradient; dh and dc pass through unchanged
+            np.copyto(dG, 0, where=self._keep)
+            np.copyto(dc_dh, 0, where=self._keep)
+            f_back = buffer(self, "f_back", f.shape, self.dtype)
+            np.copyto(f_back, f)
+            np.copyto(f_back, 1, where=self._keep)
         Ut = self.params["U"].T
         dh, dc, dc_h = (buffer(self, k, (N, u), self.dtype) for k in ("dh", "dc", "dc_h"))
         for t in reversed(range(T)):
             dy_t = self._dy_at(dy, t, T)
             if t == T - 1:
                 dh[...] = dy_t
+                self._add_dstate(dh, dstates, 0, N)  # dL/dh_T and dL/dc_T from the returned states
                 np.multiply(dh, dc_dh[t], out=dc)
+                self._add_dstate(dc, dstates, 1, N)
             else:
                 if dy_t is not None:
                     dh += dy_t  # dh = dy_t + dG_{t+1}·Uᵀ
-                dc *= f[t + 1]  # the cell's path back from step t+1
+                dc *= f_back[t + 1]  # the cell's path back from step t+1
                 np.multiply(dh, dc_dh[t], out=dc_h)
                 dc += dc_h  # dc = dh * o * (1 - tanh²c_t) + dc_{t+1} * f_{t+1}
+            # -- step t's gate deltas -----------------------------------------------------------------
             d = dG[t].reshape(N, 4, u)  # a view: dG is contiguous
             d[:, :3] *= dc[:, None, :]  # dG_i, dG_f, dG_g
             d[:, 3] *= dh  # dG_o
-            np.matmul(dG[t], Ut, out=dh)  # dh_{t-1} (before adding dy_{t-1})
+            # -- end of step t's gate deltas ------------------------------------------------------------
+            self._dh_prev(dG[t], Ut, dh, t)  # dh_{t-1} (before adding dy_{t-1})
+            if self._cut(t):
+                dc[...] = 0
+        self.initial_state_grads = [dh.copy(), dc * f_back[0]] if self._given else None
         return self._closing_gemms(dG)
 
     def get_config(self):
@@ -335,7 +544,7 @@ class LSTM(_Recurrent):
 
 
 class GRU(_Recurrent):
-    """Gated recurrent unit (Cho et al. 2014) with the reset gate applied after the matrix product, h_0 = 0.
+    """Gated recurrent unit (Cho et al. 2014) with the reset gate applied after the matrix product, h_0 = 0 by default.
 
     Keras' ``reset_after=True`` (its default) and ``torch.nn.GRU``. Columns in Keras' order z, r, n
     (update, reset, candidate); the bias is (2, 3U): row 0 on the input side, row 1 on the recurrent side::
@@ -360,6 +569,8 @@ class GRU(_Recurrent):
     ----------
     units, return_sequences, kernel_initializer, recurrent_initializer, bias_initializer
         As in :class:`LSTM`.
+    return_state, stateful, batch_size, bptt
+        As in :class:`SimpleRNN`; ``layer(x, initial_state=[h])`` returns ``[output, h_T]``.
     reset_after : bool
         Only True (Keras' default, PyTorch's formula) is implemented.
     """
@@ -368,8 +579,10 @@ class GRU(_Recurrent):
 
     def __init__(self, units: int, return_sequences: bool = False, reset_after: bool = True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
-                 name: str | None = None) -> None:
-        super().__init__(units, return_sequences, kernel_initializer, recurrent_initializer, bias_initializer, name)
+                 name: str | None = None, *, return_state: bool = False, stateful: bool = False,
+                 batch_size: int | None = None, bptt: int | None = None) -> None:
+        super().__init__(units, return_sequences, kernel_initializer, recurrent_initializer, bias_initializer, name,
+                         return_state=return_state, stateful=stateful, batch_size=batch_size, bptt=bptt)
         if reset_after is not True:
             raise ConfigError(f"GRU implements reset_after=True only (Keras' default and torch.nn.GRU's formula); "
                               f"received reset_after={reset_after!r}")
@@ -382,27 +595,38 @@ class GRU(_Recurrent):
         u = self.units
         A = self._input_projection(x)  # (T, N, 3U): x_t·W + b[0], becomes the gates [z r n] step by step
         T, N, _ = A.shape
-        H, Uh, b_h = self._states("H", T, N), self.params["U"], self.params["b"][1]
+        H, Uh, b_h, keep = self._states("H", T, N), self.params["U"], self.params["b"][1], self._keep
         hU = buffer(self, "hU", (T, N, 3 * u), self.dtype)  # h_{t-1}·U + b[1]; its n part is needed backward
         r_hn = buffer(self, "r_hn", (N, u), self.dtype)
+        fused = recurrent_kernels.applies(self, A)  # numba: the same arithmetic in fewer passes, bit-identical
         for t in range(T):
+            # -- step t: gates, candidate, hidden state ----------------------------------------------
             a, h = A[t], hU[t]  # (N, 3U)
             np.matmul(H[t], Uh, out=h)
-            h += b_h
-            zr, n = a[:, :2 * u], a[:, 2 * u:]
-            zr += h[:, :2 * u]
-            sigmoid_(zr)  # update and reset gates
-            z, r = a[:, :u], a[:, u:2 * u]
-            np.multiply(r, h[:, 2 * u:], out=r_hn)
-            n += r_hn
-            np.tanh(n, out=n)  # candidate
-            np.subtract(H[t], n, out=H[t + 1])
-            H[t + 1] *= z
-            H[t + 1] += n  # hidden state: h_t = n + z * (h_{t-1} - n)
+            if fused:
+                recurrent_kernels.gru_step(a, h, b_h, H[t], H[t + 1])
+            else:
+                h += b_h
+                zr, n = a[:, :2 * u], a[:, 2 * u:]
+                zr += h[:, :2 * u]
+                sigmoid_(zr)  # update and reset gates
+                z, r = a[:, :u], a[:, u:2 * u]
+                np.multiply(r, h[:, 2 * u:], out=r_hn)
+                n += r_hn
+                np.tanh(n, out=n)  # candidate
+                np.subtract(H[t], n, out=H[t + 1])
+                H[t + 1] *= z
+                H[t + 1] += n  # hidden state: h_t = n + z * (h_{t-1} - n)
+            # -- end of step t -------------------------------------------------------------------
+            if keep is not None:
+                np.copyto(H[t + 1], H[t], where=keep[t])  # a masked step keeps the state
         self.A, self.H, self.hU = A, H, hU
+        self._end(H[-1])
         return self._output(H)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+    def backward(self, dy: np.ndarray, dstates=None) -> np.ndarray | None:
+        if self._keep is None and dstates is None and recurrent_kernels.applies(self, self.A, dy):
+            return recurrent_kernels.gru_backward(self, dy)  # the same arithmetic, one kernel a step
         u = self.units
         A, H, hn = self.A, self.H, self.hU[..., 2 * u:]
         T, N, _ = A.shape
@@ -416,6 +640,12 @@ class GRU(_Recurrent):
         times_slope(hn, r, dGx[..., u:2 * u], scratch)  # ∂n_pre/∂z_r = hn * r(1-r)
         np.subtract(1, z, out=h_n)
         times_slope(h_n, n, dGx[..., 2 * u:], scratch, tanh=True)  # ∂h/∂z_n = (1-z) * (1-n²)
+        z_back = z  # what dh_t is multiplied by on the direct path to h_{t-1}
+        if self._keep is not None:  # a masked step: no gate gradient; dh passes through unchanged
+            np.copyto(dGx, 0, where=self._keep)
+            z_back = buffer(self, "z_back", z.shape, self.dtype)
+            np.copyto(z_back, z)
+            np.copyto(z_back, 1, where=self._keep)
         Ut = self.params["U"].T
         dh = buffer(self, "dh", (N, u), self.dtype)
         back = buffer(self, "back", (N, u), self.dtype)
@@ -423,18 +653,30 @@ class GRU(_Recurrent):
             dy_t = self._dy_at(dy, t, T)
             if t == T - 1:
                 dh[...] = dy_t
+                self._add_dstate(dh, dstates, 0, N)  # dL/dh_T from the returned state
             else:  # dh = dy_t + dGh_{t+1}·Uᵀ + dh_{t+1} * z_{t+1}, the last term already in dh
-                np.matmul(dGh[t + 1], Ut, out=back)
-                dh += back
+                if not self._cut(t + 1):
+                    np.matmul(dGh[t + 1], Ut, out=back)
+                    dh += back
                 if dy_t is not None:
                     dh += dy_t
+            # -- step t's gate deltas -----------------------------------------------------------------
             gx, gh = dGx[t], dGh[t]  # (N, 3U): this step's deltas, input and recurrent side
             gx[:, :u] *= dh  # dG_z
             gx[:, 2 * u:] *= dh  # dG_n
             gx[:, u:2 * u] *= gx[:, 2 * u:]  # dG_r
             gh[...] = gx
             gh[:, 2 * u:] *= r[t]  # the recurrent side sees r * (h·U_n + b_n)
-            dh *= z[t]  # the direct path h_{t-1} -> h_t; the rest is added at step t-1
+            # -- end of step t's gate deltas ------------------------------------------------------------
+            if self._cut(t):
+                dh[...] = 0  # truncated BPTT: nothing reaches h_{t-1} from step t
+            else:
+                dh *= z_back[t]  # the direct path h_{t-1} -> h_t; the rest is added at step t-1
+        if self._given:  # dL/dh_0: the direct path is in dh; add step 0's recurrent side
+            np.matmul(dGh[0], Ut, out=back)
+            self.initial_state_grads = [dh + back]
+        else:
+            self.initial_state_grads = None
         return self._closing_gemms(dGx, dGh)
 
     def get_config(self):

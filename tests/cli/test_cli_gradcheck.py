@@ -21,8 +21,12 @@ def test_gradcheck_json_covers_every_layer_and_loss_and_passes(capsys):
         assert any(s.startswith("model ") and s.endswith(f", {key}") for s in subjects), key
     dense = {r["array"] for r in d["checks"] if r["subject"] == "Dense(3, 'relu')"}
     assert dense == {"W", "b", "x"}
-    model = {r["array"] for r in d["checks"] if r["subject"].endswith(", mse")}
+    model = {r["array"] for r in d["checks"] if r["subject"] == "model 4→5 tanh→3 linear, mse"}
     assert model == {"W1", "b1", "W2", "b2"}
+    masked = {r["array"] for r in d["checks"] if r["subject"].startswith("model Masking")}
+    assert masked == {"W1", "U1", "b1"}
+    for s in ("Bidirectional(LSTM(3, sequences))", "TimeDistributed(Dense(3))", "LSTM(3) from an initial state"):
+        assert s in subjects
     assert all(r["max_rel_error"] < 1e-6 and r["passed"] for r in d["checks"])
     print("largest relative error:", max(r["max_rel_error"] for r in d["checks"]))
 

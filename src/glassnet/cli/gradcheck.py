@@ -1,8 +1,9 @@
 """``glassnet gradcheck``: finite-difference checks of every layer, every loss and a small model per loss.
 
 The layers: Dense with each activation, each activation layer, Dropout, Conv1D, Conv2D, the pooling
-layers, BatchNormalization (training mode), SimpleRNN, LSTM, GRU and Embedding; Residual blocks and
-Flatten/Reshape are compositions of these and are checked in the test suite.
+layers, BatchNormalization (training mode), SimpleRNN, LSTM, GRU (from a given initial state too),
+Embedding, Bidirectional, TimeDistributed, and a Masking → LSTM model on padded sequences; Residual blocks
+and Flatten/Reshape are compositions of these and are checked in the test suite.
 
 Each check compares the analytic gradient with central differences in float64 (``glassnet.gradcheck``);
 a row passes when its max relative error is below 1e-6. Inputs are seeded, so the table is reproducible.
@@ -21,6 +22,7 @@ from ..layers import (
     AveragePool1D,
     AveragePool2D,
     BatchNormalization,
+    Bidirectional,
     Conv1D,
     Conv2D,
     Dense,
@@ -28,9 +30,11 @@ from ..layers import (
     Embedding,
     GlobalAveragePooling1D,
     GlobalAveragePooling2D,
+    Masking,
     MaxPool1D,
     MaxPool2D,
     SimpleRNN,
+    TimeDistributed,
 )
 from ..layers.activations import ACTIVATIONS
 from ..losses import LOSSES
@@ -59,7 +63,8 @@ def add_parser(subparsers) -> None:
         help="check every layer's and loss's gradients against finite differences",
         description="Compare analytic gradients with central finite differences (float64) for Dense with "
         "each activation, each activation layer, Dropout, Conv1D, Conv2D, pooling, BatchNormalization, "
-        "SimpleRNN, LSTM, GRU, Embedding, every loss and a small model per loss. Exit status 1 if any max "
+        "SimpleRNN, LSTM, GRU, Embedding, Bidirectional, TimeDistributed, masked sequences, every loss and a "
+        "small model per loss. Exit status 1 if any max "
         f"relative error reaches {TOLERANCE:g}.",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -108,8 +113,21 @@ def subjects(seed: int = 0) -> Iterator[tuple[str, object, np.ndarray, np.ndarra
         ("LSTM(3)", LSTM(3), seq),
         ("GRU(3)", GRU(3), seq),
         ("Embedding(7, 3)", Embedding(7, 3), rng.integers(0, 7, (N, 6))),
+        ("Bidirectional(LSTM(3, sequences))", Bidirectional(LSTM(3, return_sequences=True)), seq),
+        ("Bidirectional(GRU(3), sum)", Bidirectional(GRU(3), merge_mode="sum"), seq),
+        ("TimeDistributed(Dense(3))", TimeDistributed(Dense(3)), seq),
     ):
         yield label, layer, x, None
+    lstm = LSTM(3)
+    lstm.initial_state = [rng.standard_normal((3, 3)), rng.standard_normal((3, 3))]
+    yield "LSTM(3) from an initial state", lstm, seq, None
+    padded = seq.copy()
+    padded[0, 4:] = 0  # sample 0 is 4 steps long, sample 1 starts after 2 padded steps
+    padded[1, :2] = 0
+    masked = Sequential([Masking(), LSTM(3, return_sequences=True)], seed=seed, dtype="float64")
+    masked.compile(loss="mse", optimizer="sgd")
+    masked.build((6, 2))
+    yield "model Masking → LSTM(3, sequences), mse", masked, padded, rng.standard_normal((3, 6, 3))
     for key, cls in LOSSES.items():
         y_pred, y_true = _loss_data(key, rng)
         yield f"loss {key}", cls(), y_pred, y_true

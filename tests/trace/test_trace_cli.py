@@ -7,7 +7,7 @@ import pytest
 import glassnet as gn
 from glassnet.cli.main import main
 from glassnet.data import write_csv
-from glassnet.trace import from_json, preset, record
+from glassnet.trace import PRESETS, from_json, preset, record
 
 
 def test_done_when_article_three_steps_to_every_format(tmp_path, capsys):
@@ -89,8 +89,8 @@ def files(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["trace"], "ConfigError: nothing to trace: pass --preset article|xor|spiral, or --model FILE"),
-    (["trace", "--preset", "nope"], "Unknown trace preset 'nope'; valid presets are: article, xor, spiral"),
+    (["trace"], "ConfigError: nothing to trace: pass --preset " + "|".join(PRESETS) + ", or --model FILE"),
+    (["trace", "--preset", "nope"], "Unknown trace preset 'nope'; valid presets are: " + ", ".join(PRESETS)),
     (["trace", "--preset", "article", "--model", "{d}/m"], "pass either --preset NAME or --model FILE, not both"),
     (["trace", "--model", "{d}/m"], "--model needs --data and --target"),
     (["trace", "--preset", "xor", "--data", "{d}/d.csv"], "--data go with --model FILE, not with --preset"),

@@ -39,11 +39,15 @@ def test_trace_a_model_from_glassnet_train(tmp_path, capsys, task):
                                    atol=1e-5)
 
 
-def test_recorder_refuses_normalization_clearly():
-    model = gn.Sequential([Normalization(mean=0.0, variance=1.0), Dense(1)], seed=0)
+def test_recorder_traces_normalization_with_its_buffers():  # issue 12: no longer refused
+    model = gn.Sequential([Normalization(mean=[0.0, 1.0, 2.0], variance=[1.0, 4.0, 0.25]), Dense(1)], seed=0,
+                          dtype="float64")
     model.compile(loss="mse", optimizer="sgd")
-    with pytest.raises(gn.ExportError, match=r"layer 1 \(normalization, Normalization\).*no trainable"):
-        record(model, np.ones((2, 3)), np.ones((2, 1)))
+    X = np.arange(6.0).reshape(2, 3)
+    step = record(model, X, np.ones((2, 1))).steps[0]
+    np.testing.assert_array_equal(step["std1"].value, [1.0, 2.0, 0.5])
+    np.testing.assert_array_equal(step["A1"].value, (X - [0.0, 1.0, 2.0]) / [1.0, 2.0, 0.5])
+    assert step.buffers_before["mean1"].tolist() == [0.0, 1.0, 2.0]
 
 
 def test_max_cells_option_reaches_the_workbook(tmp_path, capsys):

@@ -13,7 +13,9 @@ its module below.
 
 from __future__ import annotations
 
-from . import dense  # noqa: F401  (each kind module registers its tracers and formulas)
+# each kind module registers its tracers and formulas: Dense and activations; convolutions, pooling and
+# reshaping; embeddings; batch norm, dropout and Normalization; SimpleRNN, LSTM and GRU through time; blocks
+from . import conv, dense, embedding, norm, recurrent, residual  # noqa: F401
 from .base import TRACERS, LayerTracer, check_layer, register, supported, tracer_for
 
 __all__ = ["TRACERS", "LayerTracer", "check_layer", "register", "supported", "tracer_for"]

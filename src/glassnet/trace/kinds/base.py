@@ -79,10 +79,6 @@ def supported() -> str:
 def check_layer(layer, k: int) -> LayerTracer:
     """The layer's tracer, or ExportError naming the layer."""
     tracer = tracer_for(layer)
-    if tracer is None and type(layer).__name__ == "Normalization":
-        raise ExportError(f"Cannot trace layer {k} ({layer.display_name}, Normalization): it holds no trainable "
-                          "parameters; trace the layers after it on its output (`glassnet trace --model` does that "
-                          f"for a model from `glassnet train`); the tracer lays out {supported()}")
     if tracer is None:
         raise ExportError(f"Cannot trace layer {k} ({layer.display_name}, {type(layer).__name__}): the tracer lays "
                           f"out {supported()}")

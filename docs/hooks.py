@@ -24,6 +24,7 @@ MARKER = re.compile(r"^<!-- readme: (?P<name>.+?) -->[ \t]*$", re.MULTILINE)
 HEADING = re.compile(r"^(?P<hashes>#{1,6}) (?P<title>.+?)\s*$")
 FENCE = re.compile(r"^(```|~~~)")
 LINK = re.compile(r"(?<!!)\[(?P<text>[^\]]+)\]\((?P<target>[^)\s]+)\)")
+IMAGE = re.compile(r"!\[(?P<alt>[^\]]*)\]\(docs/(?P<target>[^)\s]+)\)")  # an image under docs/ (docs/img/...)
 
 
 def readme_sections(text: str | None = None) -> dict[str, str]:
@@ -86,11 +87,16 @@ def _rewrite_links(text: str, page_path: str, docs_dir: Path) -> str:
         rel = posixpath.relpath(inside, page_dir or ".")
         return f"[{m['text']}]({rel}{'#' + anchor if anchor else ''})"
 
+    def fix_image(m: re.Match) -> str:
+        if not (docs_dir / m["target"]).is_file():
+            return m[0]
+        return f"![{m['alt']}]({posixpath.relpath(m['target'], page_dir or '.')})"
+
     out, in_fence = [], False
     for line in text.splitlines(keepends=True):
         if FENCE.match(line):
             in_fence = not in_fence
-        out.append(line if in_fence else LINK.sub(fix, line))
+        out.append(line if in_fence else IMAGE.sub(fix_image, LINK.sub(fix, line)))
     return "".join(out)
 
 

@@ -23,7 +23,7 @@ def cli(capsys, *argv):
     return rc, out, err
 
 
-@pytest.mark.parametrize("arch", ["mlp", "fcn", "resnet"])
+@pytest.mark.parametrize("arch", ["mlp", "fcn", "resnet", "lstm"])
 def test_json_report(capsys, arch):
     rc, out, err = cli(capsys, "tsc", "--train", TRAIN, "--test", TEST, "--arch", arch, "--epochs", "2", "--json")
     assert rc == 0, err
@@ -48,6 +48,15 @@ def test_text_report_and_progress_bar(capsys):
     assert "3/3" in err  # the tqdm bar over epochs, on stderr
 
 
+def test_lstm_text_report(capsys):
+    rc, out, err = cli(capsys, "tsc", "--train", TRAIN, "--test", TEST, "--arch", "lstm", "--epochs", "2",
+                       "--quiet")
+    assert rc == 0, err
+    # LSTM(64) on 1 channel: W 4·64 + U 64·4·64 + b 4·64, then Dense 64·2 + 2; Adam as for the FCN
+    assert "model: lstm, 17,026 parameters; batch size 1; Adam" in out
+    assert "(2 epochs," in out
+
+
 def test_tsv_files_and_test_every(capsys):
     tsv = str(UCR / "tiny.tsv")
     rc, out, err = cli(capsys, "tsc", "--train", tsv, "--test", tsv, "--arch", "mlp", "--epochs", "3",
@@ -67,7 +76,7 @@ def test_tsv_files_and_test_every(capsys):
         (["--train", TRAIN, "--test", str(UCR / "tiny.tsv")], r"length 3 .* length 4"),
         (["--train", TRAIN, "--test", TEST, "--epochs", "0"], r"`--epochs`, expected a positive integer"),
         (["--train", TRAIN, "--test", TEST, "--seed", "-1"], r"`--seed`, expected a non-negative integer"),
-        (["--train", TRAIN, "--test", TEST, "--arch", "lstm"], r"invalid choice: 'lstm'"),
+        (["--train", TRAIN, "--test", TEST, "--arch", "gru"], r"invalid choice: 'gru'"),
     ],
 )
 def test_bad_input_is_one_line_and_status_2(capsys, argv, message):
@@ -92,7 +101,7 @@ def test_the_command_is_registered(capsys):
     rc, out, _ = cli(capsys, "--help")
     assert rc == 0 and "tsc" in out
     rc, out, _ = cli(capsys, "tsc", "--help")
-    assert rc == 0 and "--arch {fcn,mlp,resnet}" in out
+    assert rc == 0 and "--arch {fcn,lstm,mlp,resnet}" in out
 
 
 def test_device_option_gives_the_cpus_result_and_leaves_the_environment_alone(capsys, monkeypatch):

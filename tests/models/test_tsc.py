@@ -73,7 +73,21 @@ def test_resnet_blocks_and_shortcuts():
     assert model.count_params() == 34_114 + 206_336 + 263_552 + 387
 
 
-@pytest.mark.parametrize("build", [tsc.mlp, tsc.fcn, tsc.resnet])
+def test_lstm_layers_and_parameter_count():
+    model = tsc.lstm(2, (150, 1))
+    assert kinds(model.layers) == ["LSTM", "Dense"]
+    lstm, dense = model.layers
+    assert lstm.units == 64 and not lstm.return_sequences and dense.activation.key == "softmax"
+    assert model.output_shape == (2,)
+    # W (1, 4·64) + U (64, 4·64) + b (4·64,) = 256 + 16,384 + 256; dense 64·2 + 2
+    assert model.count_params() == 256 + 16_384 + 256 + 130 == 17_026
+    np.testing.assert_array_equal(lstm.params["b"][64:128], 1)  # Keras' unit_forget_bias
+    assert tsc.lstm(5, (24, 3), units=8).count_params() == 3 * 32 + 8 * 32 + 32 + 8 * 5 + 5
+    with pytest.raises(ConfigError, match="units"):
+        tsc.lstm(2, (10, 1), units=0)
+
+
+@pytest.mark.parametrize("build", [tsc.mlp, tsc.fcn, tsc.resnet, tsc.lstm])
 def test_outputs_are_class_probabilities(build):
     X = np.random.default_rng(0).normal(size=(4, 16, 2)).astype(np.float32)
     model = build(3, (16, 2), seed=0)
@@ -111,7 +125,7 @@ def test_paper_optimizers():
     opt = mlp["optimizer"]()
     assert isinstance(opt, Adadelta) and (opt.lr, opt.rho, opt.epsilon) == (0.1, 0.95, 1e-8)
     assert (mlp["patience"], mlp["min_lr"], mlp["epochs"]) == (200, 0.1, 5000)
-    for arch, epochs in (("fcn", 2000), ("resnet", 1500)):
+    for arch, epochs in (("fcn", 2000), ("resnet", 1500), ("lstm", 2000)):  # the LSTM: the FCN's settings
         s = tsc.PAPER_SETTINGS[arch]
         opt = s["optimizer"]()
         assert isinstance(opt, Adam) and (opt.lr, opt.beta1, opt.beta2, opt.epsilon) == (1e-3, 0.9, 0.999, 1e-8)
@@ -146,6 +160,15 @@ def test_fcn_on_a_real_ucr_set_learns(italy):
     assert r["train_loss_final"] == loss[-1] and len(r["history"]["lr"]) == 8
 
 
+def test_lstm_on_a_real_ucr_set_learns(italy):
+    train, test = italy
+    r = tsc.train("lstm", train.X, train.y, test.X[:200], test.y[:200], epochs=8, seed=0, test_every=0)
+    loss = r["history"]["loss"]
+    assert loss[-1] < 0.8 * loss[0], loss  # seed 0: 0.70 -> 0.37
+    assert r["arch"] == "lstm" and r["batch_size"] == 6 and r["optimizer"]["class"] == "Adam"
+    assert isinstance(r["model"].layers[0], gn.layers.LSTM)
+
+
 def test_test_error_is_measured_only_where_needed(italy):
     train, test = italy
     X, y = train.X[:20], train.y[:20]
@@ -162,7 +185,7 @@ def test_test_error_is_measured_only_where_needed(italy):
 def test_train_checks_its_inputs():
     X = np.zeros((4, 8, 1))
     with pytest.raises(ConfigError, match="arch"):
-        tsc.train("lstm", X, [0, 1, 0, 1], X, [0, 1, 0, 1], epochs=1)
+        tsc.train("transformer", X, [0, 1, 0, 1], X, [0, 1, 0, 1], epochs=1)
     with pytest.raises(DataError, match="y_test has label 7 .* never saw"):
         tsc.train("fcn", X, [0, 1, 0, 1], X, [0, 1, 0, 7], epochs=1)
     with pytest.raises(DataError, match="one class"):
@@ -187,7 +210,7 @@ def test_text_labels_and_a_custom_optimizer():
 
 
 def test_models_are_exported():
-    assert gn.models.tsc is tsc and set(tsc.ARCHS) == {"mlp", "fcn", "resnet"}
+    assert gn.models.tsc is tsc and set(tsc.ARCHS) == {"mlp", "fcn", "resnet", "lstm"}
     assert all(isinstance(la, (Flatten, Dropout, Dense)) for la in tsc.mlp(2, (5, 1)).layers)
     assert isinstance(tsc.fcn(2, (5, 1)).layers[-2], GlobalAveragePooling1D)
 
@@ -286,9 +309,47 @@ def test_network_matches_pytorch(build):
                                    err_msg=f"gradient {i}: ours (ACTUAL) vs torch (DESIRED)")
 
 
+def test_lstm_network_matches_pytorch():
+    # torch.nn.LSTM with weight_ih = Wᵀ, weight_hh = Uᵀ, bias_ih = b, bias_hh = 0 (same gate order i, f, g, o),
+    # its last step into a Linear; the softmax sits inside torch's cross-entropy
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(4, 9, 2))  # (N, T, C)
+    codes = np.array([2, 0, 1, 2])
+    model = tsc.lstm(3, (9, 2), units=5, seed=0, dtype="float64")
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd")
+    lstm, dense = model.layers
+    rnn = torch.nn.LSTM(2, 5, batch_first=True, dtype=torch.float64)
+    head = torch.nn.Linear(5, 3, dtype=torch.float64)
+    with torch.no_grad():
+        rnn.weight_ih_l0.copy_(torch.from_numpy(lstm.params["W"].T.copy()))
+        rnn.weight_hh_l0.copy_(torch.from_numpy(lstm.params["U"].T.copy()))
+        rnn.bias_ih_l0.copy_(torch.from_numpy(lstm.params["b"]))
+        rnn.bias_hh_l0.zero_()
+        head.weight.copy_(torch.from_numpy(dense.params["W"].T.copy()))
+        head.bias.copy_(torch.from_numpy(dense.params["b"]))
+    out, _ = rnn(torch.from_numpy(X))
+    logits = head(out[:, -1])  # (N, 3) from h_T
+    loss_t = torch.nn.functional.cross_entropy(logits, torch.from_numpy(codes))
+    loss_t.backward()
+
+    a = model.forward(X, training=True)
+    np.testing.assert_allclose(a, torch.softmax(logits, dim=1).detach().numpy(), rtol=1e-10, atol=1e-13,
+                               err_msg="forward: ours (ACTUAL) vs torch (DESIRED)")
+    Y = model.loss.prepare(codes, a.shape, np.float64)
+    assert model.compute_loss(a, Y) == pytest.approx(loss_t.item(), rel=1e-12)
+    model.backward(a, Y)
+    for ours, theirs, name in ((lstm.grads["W"], rnn.weight_ih_l0.grad.T, "W"),
+                               (lstm.grads["U"], rnn.weight_hh_l0.grad.T, "U"),
+                               (lstm.grads["b"], rnn.bias_ih_l0.grad, "b"),
+                               (dense.grads["W"], head.weight.grad.T, "dense W"),
+                               (dense.grads["b"], head.bias.grad, "dense b")):
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-8, atol=1e-12,
+                                   err_msg=f"gradient {name}: ours (ACTUAL) vs torch (DESIRED)")
+
+
 def test_builders_and_train_take_a_device():
     import fakegpu
 
     fakegpu.install()
-    for build in (tsc.mlp, tsc.fcn, tsc.resnet):
+    for build in (tsc.mlp, tsc.fcn, tsc.resnet, tsc.lstm):
         assert build(3, (20, 1), seed=0, device="fakegpu").device == "fakegpu"

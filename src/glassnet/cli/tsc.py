@@ -1,4 +1,4 @@
-"""``glassnet tsc``: train Wang et al.'s MLP, FCN or ResNet on a UCR train file and report the test error.
+"""``glassnet tsc``: train Wang et al.'s MLP, FCN, ResNet (or an LSTM) on UCR files; report the test error.
 
 Both files are read with :func:`glassnet.data.load_ucr` (``.ts`` or ``.tsv``) and z-normalised with the
 training file's mean and std (the paper's choice; ``--znorm series`` normalises each series instead).
@@ -24,20 +24,23 @@ __all__ = ["add_parser", "run"]
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "tsc",
-        help="time-series classification: Wang et al.'s MLP/FCN/ResNet on UCR files",
+        help="time-series classification: Wang et al.'s MLP/FCN/ResNet, or an LSTM, on UCR files",
         description="Train one of Wang et al. (2017)'s baselines on a UCR training file (.ts or .tsv) and "
         "report the test error at the epoch of lowest training loss (as the paper does) and after the "
-        "last epoch. Optimizer, learning-rate schedule and batch size are the paper's.",
+        "last epoch. Optimizer, learning-rate schedule and batch size are the paper's (the LSTM, not in "
+        "the paper, is trained as the FCN is).",
     )
     p.add_argument("--train", required=True, metavar="F_TRAIN.ts", help="training series (.ts or .tsv)")
     p.add_argument("--test", required=True, metavar="F_TEST.ts", help="test series (.ts or .tsv)")
-    p.add_argument("--arch", choices=sorted(tsc.ARCHS), default="fcn", help="architecture (default: fcn)")
+    p.add_argument("--arch", choices=sorted(tsc.ARCHS), default="fcn",
+                   help="architecture (default: fcn); lstm: LSTM(64) over the series, then softmax")
     p.add_argument(
         "--epochs",
         type=int,
         default=None,
         metavar="N",
-        help="passes over the training series (default: the paper's, mlp 5000, fcn 2000, resnet 1500)",
+        help="passes over the training series (default: the paper's, mlp 5000, fcn 2000, resnet 1500; "
+        "lstm 2000)",
     )
     p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seeds initialization, shuffling and dropout (default: 0)")

@@ -1,5 +1,6 @@
-"""Ready-made architectures: ``tsc`` holds Wang et al.'s time-series baselines (mlp, fcn, resnet)."""
+"""Ready-made architectures: ``tsc`` holds Wang et al.'s time-series baselines (mlp, fcn, resnet) and an LSTM;
+``forecast`` the one-step window forecaster (an LSTM over the previous values)."""
 
-from . import tsc
+from . import forecast, tsc
 
-__all__ = ["tsc"]
+__all__ = ["forecast", "tsc"]

@@ -9,7 +9,9 @@ the authors' Keras code (github.com/cauchyturing/UCR_Time_Series_Classification_
   normalization, ReLU), global average pooling over time, softmax;
 - :func:`resnet`: three residual blocks of 64, 128, 128 filters (k=8, 5, 3 inside each), the first
   preceded by batch normalization of the input; the shortcut is a 1×1 convolution + BN where the number
-  of channels changes, else BN alone; ReLU after each addition; global average pooling, softmax.
+  of channels changes, else BN alone; ReLU after each addition; global average pooling, softmax;
+- :func:`lstm` (not in the paper): one LSTM layer over the raw series, its last hidden state into a softmax,
+  trained with the FCN's optimizer and schedule.
 
 :func:`train` trains one of them as the paper does (its optimizer, learning-rate schedule and batch size)
 and reports the test error at the epoch of lowest *training* loss, as the paper's tables do.
@@ -29,6 +31,7 @@ from ..data.labels import check_labels, encode_labels
 from ..data.validate import check_array
 from ..errors import DataError, ShapeError, invalid_value
 from ..layers import (
+    LSTM,
     BatchNormalization,
     Conv1D,
     Dense,
@@ -42,7 +45,7 @@ from ..layers import (
 from ..model import Sequential
 from ..optimizers import Adadelta, Adam, Optimizer
 
-__all__ = ["ARCHS", "PAPER_SETTINGS", "fcn", "mlp", "paper_batch_size", "resnet", "train"]
+__all__ = ["ARCHS", "PAPER_SETTINGS", "fcn", "lstm", "mlp", "paper_batch_size", "resnet", "train"]
 
 
 def _input_shape(input_shape) -> tuple[int, ...]:
@@ -138,11 +141,36 @@ def resnet(n_classes: int, input_shape: tuple[int, int] | None = None, *, seed=N
     return _finish(layers, shape, seed, dtype, "resnet", device)
 
 
-ARCHS: dict[str, Callable[..., Sequential]] = {"mlp": mlp, "fcn": fcn, "resnet": resnet}
+def lstm(n_classes: int, input_shape: tuple[int, int] | None = None, *, units: int = 64, seed=None,
+         dtype="float32", device=None) -> Sequential:
+    """A recurrent baseline, not one of Wang et al.'s: LSTM(units) over the series, softmax on its last state.
+
+    The LSTM reads the series one step at a time, ``x_t (N, C)``, and keeps Keras' defaults (orthogonal
+    recurrent kernel, forget-gate bias 1); only ``h_T (N, units)`` reaches the softmax layer. With
+    :func:`train` it gets the FCN's optimizer and schedule (Adam 1e-3, ReduceLROnPlateau patience 50,
+    min_lr 1e-4) and batch size.
+
+    Parameters
+    ----------
+    n_classes : int ≥ 2
+    input_shape : (T, C), optional
+        Builds the model now; otherwise it is built by the first ``fit``.
+    units : int, default 64
+        Size of the LSTM's hidden and cell states.
+    seed, dtype, device
+        As in :func:`mlp`.
+    """
+    layers: list[Layer] = [LSTM(check_positive_int("units", units)),
+                           Dense(_classes(n_classes), activation="softmax")]
+    return _finish(layers, input_shape, seed, dtype, "lstm", device)
+
+
+ARCHS: dict[str, Callable[..., Sequential]] = {"mlp": mlp, "fcn": fcn, "resnet": resnet, "lstm": lstm}
 
 #: optimizer and ReduceLROnPlateau(monitor="loss", factor=0.5) settings per architecture, from the paper's
 #: text (MLP: Adadelta lr 0.1, rho 0.95, eps 1e-8; FCN, ResNet: Adam lr 1e-3) and its code (patience,
-#: min_lr). The paper trains MLP for 5000 epochs, FCN 2000, ResNet 1500.
+#: min_lr). The paper trains MLP for 5000 epochs, FCN 2000, ResNet 1500. The LSTM is not in the paper: it
+#: takes the FCN's settings.
 PAPER_SETTINGS = {
     "mlp": {"optimizer": lambda: Adadelta(0.1, rho=0.95, epsilon=1e-8), "patience": 200, "min_lr": 0.1,
             "epochs": 5000},
@@ -150,6 +178,8 @@ PAPER_SETTINGS = {
             "min_lr": 1e-4, "epochs": 2000},
     "resnet": {"optimizer": lambda: Adam(1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-8), "patience": 50,
                "min_lr": 1e-4, "epochs": 1500},
+    "lstm": {"optimizer": lambda: Adam(1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-8), "patience": 50,
+             "min_lr": 1e-4, "epochs": 2000},
 }
 
 
@@ -208,12 +238,13 @@ def train(arch: str, X_train, y_train, X_test, y_test, *, epochs: int | None = N
 
     Parameters
     ----------
-    arch : {"mlp", "fcn", "resnet"}
+    arch : {"mlp", "fcn", "resnet", "lstm"}
+        The LSTM, not in the paper, is trained as the FCN is.
     X_train, X_test : array_like, shape (N, T, C)
     y_train, y_test : array_like, shape (N,)
         Labels of any kind; every test label must occur in training.
     epochs : int, optional
-        Default: the paper's (MLP 5000, FCN 2000, ResNet 1500).
+        Default: the paper's (MLP 5000, FCN 2000, ResNet 1500); the LSTM's, 2000, is the FCN's.
     seed : int, optional
         Seeds initialization, shuffling and dropout.
     batch_size : int, optional

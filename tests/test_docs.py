@@ -35,6 +35,7 @@ PUBLIC_MODULES = [
     "glassnet.data", "glassnet.trace", "glassnet.models", "glassnet.models.tsc", "glassnet.sklearn",
     "glassnet.gradcheck", "glassnet.state", "glassnet.checks", "glassnet.errors", "glassnet.search",
     "glassnet.dask", "glassnet.plots", "glassnet.explore", "glassnet.models.forecast",
+    "glassnet.text",
 ]
 PAGE_TIMEOUT_S = 300  # a page's blocks together; README's take about 10 s
 

@@ -3,6 +3,10 @@
 Cross-entropies are fused with the activation before them: with a softmax (or sigmoid) output the
 model asks for ``dL/dZ = (A - y) / N`` directly, and the loss value is computed from the logits ``Z``
 with log-sum-exp, so neither overflows nor divides by a probability that rounded to 0.
+
+Sequence outputs ``(N, T, K)`` (a Dense layer on every step of a ``return_sequences=True`` layer) have
+a class distribution per step: the categorical cross-entropies then average over the ``N·T`` positions,
+as Keras does, and the sparse one takes integer labels ``(N, T)``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,11 @@ def _row_sum(a):
 def _row_mean(a):
     """Mean over every axis but the first: (N, ...) -> (N,)."""
     return a.reshape(len(a), -1).mean(axis=1)
+
+
+def _positions(a) -> int:
+    """The number of class distributions in ``a`` (N, ..., K): N for (N, K), N·T for sequences (N, T, K)."""
+    return a.size // a.shape[-1] if a.size else len(a)
 
 
 class Loss:
@@ -214,50 +223,57 @@ class BinaryCrossEntropy(Loss):
 
 
 class CategoricalCrossEntropy(Loss):
-    """``L = -(1/N)·Σ y·log ŷ`` with one-hot ``y``; fused with softmax: ``dL/dZ = (ŷ - y) / N``.
+    """``L = -(1/P)·Σ y·log ŷ`` with one-hot ``y``; fused with softmax: ``dL/dZ = (ŷ - y) / P``.
 
-    From logits: ``log ŷ = Z - logsumexp(Z)``, so the value never takes log of 0. From probabilities ŷ
-    is clipped to ``[ε, 1]`` first, so dL/dŷ is 0 where it was clipped.
+    ``P`` is the number of class distributions: N for outputs (N, K), N·T for sequence outputs
+    (N, T, K), whose loss is the mean over every step of every sequence (Keras). From logits:
+    ``log ŷ = Z - logsumexp(Z)``, so the value never takes log of 0. From probabilities ŷ is clipped to
+    ``[ε, 1]`` first, so dL/dŷ is 0 where it was clipped.
     """
 
     key = "categorical_crossentropy"
     formula = "-(1/N) · Σ Y·log A"
     fused_activation = "softmax"
 
+    @staticmethod
+    def _log_p(y_pred, z):
+        """log ŷ, from the logits when there are some (log-softmax), else from the clipped probabilities."""
+        if z is None:
+            return np.log(np.clip(y_pred, EPS, 1.0))
+        zmax = z.max(axis=-1, keepdims=True)
+        return z - zmax - np.log(np.exp(z - zmax).sum(axis=-1, keepdims=True))
+
     def forward(self, y_pred, y_true, z=None, log_sum=None):
-        """With ``log_sum`` (the softmax's log Σ exp Z per row) no exponential is computed again."""
-        n = y_pred.shape[0]
+        """With ``log_sum`` (the softmax's log Σ exp Z per position) no exponential is computed again."""
+        p = _positions(y_pred)
         if z is not None and log_sum is not None:
-            # -Σ y·(Z - log_sum) = Σ_rows (Σ_k y)·log_sum - Σ y·Z
-            return float((np.vdot(y_true.sum(axis=-1), log_sum) - np.vdot(y_true, z)) / n)
-        if z is not None:
-            zmax = z.max(axis=-1, keepdims=True)
-            log_p = z - zmax - np.log(np.exp(z - zmax).sum(axis=-1, keepdims=True))
-        else:
-            log_p = np.log(np.clip(y_pred, EPS, 1.0))
-        return float(-np.sum(y_true * log_p) / n)
+            # -Σ y·(Z - log_sum) = Σ_positions (Σ_k y)·log_sum - Σ y·Z
+            return float((np.vdot(y_true.sum(axis=-1), log_sum) - np.vdot(y_true, z)) / p)
+        return float(-np.sum(y_true * self._log_p(y_pred, z)) / p)
 
     def per_row(self, y_pred, y_true, z=None, log_sum=None):
+        steps = _positions(y_pred) / max(len(y_pred), 1)  # T for sequences, 1 otherwise
         if z is not None and log_sum is not None:
-            return _row_sum(y_true * (log_sum - z))  # -Σ_k y·log A with log A = Z - log_sum
-        if z is not None:
-            zmax = z.max(axis=-1, keepdims=True)
-            log_p = z - zmax - np.log(np.exp(z - zmax).sum(axis=-1, keepdims=True))
+            rows = _row_sum(y_true * (log_sum - z))  # -Σ_k y·log A with log A = Z - log_sum
         else:
-            log_p = np.log(np.clip(y_pred, EPS, 1.0))
-        return -_row_sum(y_true * log_p)
+            rows = -_row_sum(y_true * self._log_p(y_pred, z))
+        return rows / steps if steps != 1 else rows  # a row's loss is the mean over its steps
 
     def backward(self, y_pred, y_true):
         p, inside = _clip(y_pred, EPS, 1.0)
-        dp = -y_true / p * y_pred.dtype.type(1.0 / y_pred.shape[0])
+        dp = -y_true / p * y_pred.dtype.type(1.0 / _positions(y_pred))
         return np.where(inside, dp, y_pred.dtype.type(0))  # 0 where clipped: the loss is flat there
 
     def fused_backward(self, y_pred, y_true):
-        return (y_pred - y_true) * y_pred.dtype.type(1.0 / y_pred.shape[0])
+        return (y_pred - y_true) * y_pred.dtype.type(1.0 / _positions(y_pred))
 
 
 class SparseCategoricalCrossEntropy(CategoricalCrossEntropy):
-    """Categorical cross-entropy with integer class labels ``y`` of shape (N,) instead of one-hot rows."""
+    """Categorical cross-entropy with integer class labels instead of one-hot rows.
+
+    Labels have the outputs' shape without the class axis: (N,) for outputs (N, K), (N, T) for sequence
+    outputs (N, T, K) (a label per step, e.g. the next character of a language model).
+    """
 
     key = "sparse_categorical_crossentropy"
     formula = "-(1/N) · Σ log A[n, y_n]"
@@ -268,28 +284,30 @@ class SparseCategoricalCrossEntropy(CategoricalCrossEntropy):
 
     @staticmethod
     def expand(codes: np.ndarray, n_classes: int, dtype=np.float32) -> np.ndarray:
-        """One-hot rows ``(N, n_classes)`` for integer codes ``(N,)``.
+        """One-hot rows ``codes.shape + (n_classes,)`` for integer codes, (N,) or (N, T).
 
         ``fit`` keeps the labels as codes and expands one batch at a time, so the targets of a large
-        data set cost 8 bytes a row instead of a row of floats per class.
+        data set cost 8 bytes a label instead of a row of floats per class.
         """
-        one_hot = np.zeros((len(codes), n_classes), dtype=dtype)
-        one_hot[np.arange(len(codes)), codes] = 1
+        one_hot = np.zeros(codes.shape + (n_classes,), dtype=dtype)
+        one_hot.reshape(-1, n_classes)[np.arange(codes.size), codes.reshape(-1)] = 1
         return one_hot
 
     def codes(self, y_true, pred_shape) -> np.ndarray:
-        """The labels as int64 codes ``(N,)``, checked against the model's ``pred_shape``."""
+        """The labels as int64 codes, (N,) or (N, T), checked against the model's ``pred_shape``."""
+        pred_shape = tuple(pred_shape)
+        want = pred_shape[:-1]  # (N,) or (N, T): one label per class distribution
         y = np.asarray(y_true)
-        if y.ndim == 2 and y.shape[1] == 1:
+        if len(pred_shape) == 2 and y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
-        if y.ndim != 1 or y.shape[0] != pred_shape[0]:
+        if len(pred_shape) not in (2, 3):  # one label per row, or per step of a sequence
             raise ShapeError(
-                f"Loss {self.key!r} expects integer labels of shape ({pred_shape[0]},); received shape {y.shape}"
+                f"Loss {self.key!r} expects model outputs of shape (samples, classes) or (samples, steps, "
+                f"classes); the model's outputs have shape {pred_shape}"
             )
-        if len(pred_shape) != 2:  # one label per row needs one row of class scores per row
+        if y.shape != want:
             raise ShapeError(
-                f"Loss {self.key!r} expects model outputs of shape (samples, classes); the model's outputs "
-                f"have shape {tuple(pred_shape)}"
+                f"Loss {self.key!r} expects integer labels of shape {want}; received shape {y.shape}"
             )
         if not np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_:
             raise DataError(f"Loss {self.key!r} expects integer class labels; received dtype {y.dtype}")
@@ -299,9 +317,10 @@ class SparseCategoricalCrossEntropy(CategoricalCrossEntropy):
         k = pred_shape[-1]
         bad = (codes < 0) | (codes >= k)
         if bad.any():
-            row = int(np.argmax(bad))
+            where = np.unravel_index(int(np.argmax(bad)), bad.shape)
+            at = f"row {where[0]}" if len(where) == 1 else f"row {where[0]}, step {where[1]}"
             raise DataError(
-                f"Label {codes[row]} at row {row} is out of range for a model with {k} outputs "
+                f"Label {codes[where]} at {at} is out of range for a model with {k} outputs "
                 f"(expected 0..{k - 1})"
             )
         return codes

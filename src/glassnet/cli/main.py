@@ -17,7 +17,7 @@ from ..errors import GlassnetError
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: modules under glassnet.cli, in the order ``glassnet --help`` lists them
-COMMANDS = ["demo", "train", "predict", "evaluate", "gradcheck", "trace", "tsc", "bench", "search", "explore"]
+COMMANDS = ["demo", "train", "predict", "evaluate", "gradcheck", "trace", "tsc", "text", "bench", "search", "explore"]
 
 
 class _Parser(argparse.ArgumentParser):

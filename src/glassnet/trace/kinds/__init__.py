@@ -14,8 +14,9 @@ its module below.
 from __future__ import annotations
 
 # each kind module registers its tracers and formulas: Dense and activations; convolutions, pooling and
-# reshaping; embeddings; batch norm, dropout and Normalization; SimpleRNN, LSTM and GRU through time; blocks
-from . import conv, dense, embedding, norm, recurrent, residual  # noqa: F401
+# reshaping; embeddings; batch norm, dropout and Normalization; SimpleRNN, LSTM and GRU through time;
+# Bidirectional, TimeDistributed and Masking; blocks
+from . import conv, dense, embedding, norm, recurrent, residual, wrappers  # noqa: F401
 from .base import TRACERS, LayerTracer, check_layer, register, supported, tracer_for
 
 __all__ = ["TRACERS", "LayerTracer", "check_layer", "register", "supported", "tracer_for"]

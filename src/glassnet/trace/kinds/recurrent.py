@@ -18,31 +18,27 @@ delta (the gradient at its pre-activation), and after the loop ``dW = Σ_t x_t�
 
 Which values are the engine's arrays and which are derived (the engine overwrites some in place and keeps
 only its gates' deltas after the backward): read — the gates, cells, hidden states, the SimpleRNN's
-``Z``, the GRU's ``hn``, every gate delta (``dG``), dW, dU, db and dA{k-1}; derived by the arithmetic of
+``Z``, the GRU's ``hn``, every delta (the LSTM's ``dG``, the GRU's ``dGx``/``dGh``, the SimpleRNN's ``dZ``:
+the array its backward gets from ``activation.slope`` and turns into the deltas in place), dW, dU, db and
+dA{k-1}; derived by the arithmetic of
 the formulas from those arrays — the LSTM's and GRU's pre-activations and ``dh``/``dc`` (the engine keeps
 only the last step's).
 
 A batch with padded steps adds ``mask{k}`` (N, T): there the states are kept, the deltas are 0 and dh, dc
-pass back unchanged (each formula says so with an ``IF`` on the mask). :class:`BidirectionalTracer` lays out
-the wrapper's two copies by their own kinds (suffixes ``{k}f``, ``{k}b``).
+pass back unchanged (each formula says so with an ``IF`` on the mask). Bidirectional and Masking are in
+:mod:`.wrappers`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from ...errors import ExportError
-from ...layers.masking import Masking
 from ...layers.recurrent import GRU, LSTM, SimpleRNN
-from ...layers.wrappers import Bidirectional
-from ..builder import LayerContext
-from ..formulas import formula, num
-from .base import LayerTracer, register, tracer_for
+from ..formulas import formula
+from .base import LayerTracer, register
 from .dense import activation_info, add_activation, add_activation_backward
 
-__all__ = ["BidirectionalTracer", "GRUTracer", "LSTMTracer", "MaskingTracer", "SimpleRNNTracer"]
+__all__ = ["GRUTracer", "LSTMTracer", "SimpleRNNTracer"]
 
 
 #: ops of the quantities that hold a padding mask a later recurrent layer may read
@@ -54,13 +50,17 @@ class _RecurrentTracer(LayerTracer):
 
     kind = ""
     gates: tuple[str, ...] = ()
+    #: the stems of the per-step quantities, forward and backward, in the order each step records them
+    forward_stems: tuple[str, ...] = ()
+    backward_stems: tuple[str, ...] = ()
 
     def describe(self, layer, k):
         T, C = layer.input_shape
-        entry = {"units": layer.units, "n_in": int(C), "steps": int(T), "return_sequences": layer.return_sequences,
-                 "gate_order": " ".join(self.gates), "time_steps": "1-based: t1 … tT; t0 is the initial state",
-                 "stateful": layer.stateful, "bptt": layer.bptt}
-        return entry
+        return {"units": layer.units, "n_in": int(C), "steps": int(T), "return_sequences": layer.return_sequences,
+                "gate_order": " ".join(self.gates), "time_steps": "1-based: t1 … tT; t0 is the initial state",
+                "per_step": {"forward": list(self.forward_stems), "backward": list(self.backward_stems),
+                             "name": f"<stem>{k}_t<t>"},
+                "stateful": layer.stateful, "bptt": layer.bptt}
 
     def summary(self, layer):
         return f"{self.kind} {layer.units}" + (" seq" if layer.return_sequences else "")
@@ -196,8 +196,8 @@ class _RecurrentTracer(LayerTracer):
         hd = [self._name(ctx, d, t) for t in steps for d in h_deltas]
         hs = [self._name(ctx, "h", t - 1) for t in steps]
         gates = ", ".join(x_deltas)
-        b.add(ctx.d("W"), f"Σ_t {A}[:, t]ᵀ·[{gates}]_t", ctx.rec["grads"]["W"], "kernel gradient: each step's input "
-              "transposed times its deltas, summed over the steps", (A, *xd), op="rnn_dW", layer=k, T=T,
+        b.add(ctx.d("W"), f"Σ_t {A}[:, t]ᵀ·[{gates}]_t", ctx.rec["grads"]["W"], "kernel gradient: each step's "
+              "input transposed times its deltas, summed over the steps", (A, *xd), op="rnn_dW", layer=k, T=T,
               G=len(x_deltas), units=u)
         b.add(ctx.d("U"), f"Σ_t h_(t-1)ᵀ·[{', '.join(h_deltas)}]_t", ctx.rec["grads"]["U"], "recurrent kernel "
               "gradient: each step's previous hidden state transposed times its deltas, summed over the steps",
@@ -207,9 +207,9 @@ class _RecurrentTracer(LayerTracer):
               ctx.rec["grads"]["b"], "bias gradient: the deltas summed over rows and steps", (*xd, *hd) if two else
               tuple(xd), op="rnn_db", layer=k, T=T, G=len(x_deltas), units=u)
         if ctx.sends_back:
-            b.add(ctx.d_inp, f"[{gates}]_t·{W}ᵀ at each step t", ctx.rec["dx"], f"gradient sent back to layer {k - 1}, "
-                  "step by step: the step's deltas times the kernel transposed", (W, *xd), op="rnn_dx", layer=k - 1,
-                  T=T, G=len(x_deltas), units=u)
+            b.add(ctx.d_inp, f"[{gates}]_t·{W}ᵀ at each step t", ctx.rec["dx"], f"gradient sent back to layer "
+                  f"{k - 1}, step by step: the step's deltas times the kernel transposed", (W, *xd), op="rnn_dx",
+                  layer=k - 1, T=T, G=len(x_deltas), units=u)
 
 
 def _section(b, base, t, backward=False):
@@ -221,6 +221,8 @@ class SimpleRNNTracer(_RecurrentTracer):
     """``h_t = act(x_t·W + b + h_{t-1}·U)`` step by step; back through time with the engine's deltas."""
 
     kind = "SimpleRNN"
+    forward_stems = ("Z", "h")  # a padded batch adds "a" (the activation) before "h"
+    backward_stems = ("dh", "slope", "dZ")
 
     def check(self, layer, k):
         activation_info(layer.activation, f"layer {k} ({layer.display_name})")
@@ -305,6 +307,8 @@ class LSTMTracer(_RecurrentTracer):
 
     kind = "LSTM"
     gates = ("i", "f", "g", "o")
+    forward_stems = ("zi", "zf", "zg", "zo", "i", "f", "g", "o", "c", "h")
+    backward_stems = ("dh", "dc", "dzi", "dzf", "dzg", "dzo")
 
     def describe(self, layer, k):
         return super().describe(layer, k) | {"unit_forget_bias": layer.unit_forget_bias}
@@ -357,7 +361,8 @@ class LSTMTracer(_RecurrentTracer):
         f, o = gates[..., u:2 * u], gates[..., 3 * u:]
         tanh_c = np.tanh(C[1:])
         dh, dc = np.zeros((T, N, u)), np.zeros((T, N, u))
-        for t0 in reversed(range(T)):  # derived: dh_t = dy_t + dG_{t+1}·Uᵀ, dc_t = dh_t·o·(1-tanh²c) + dc_{t+1}·f_{t+1}
+        # derived: dh_t = dy_t + dG_{t+1}·Uᵀ, dc_t = dh_t·o·(1-tanh²c) + dc_{t+1}·f_{t+1}
+        for t0 in reversed(range(T)):
             dy = self._dy(ctx, t0, T)
             dh[t0] = 0 if dy is None else dy
             dc[t0] = 0
@@ -387,9 +392,11 @@ class LSTMTracer(_RecurrentTracer):
                   "step t+1 (times its forget gate)", ins + extra, op="lstm_dc", layer=ctx.k, **attrs)
             cp = self._name(ctx, "c", t - 1)
             d = dG[t - 1]
-            rows = [("i", (n["dc"], n["g"], n["i"]), "rnn_sig_delta", f"{n['dc']} ⊙ {n['g']} ⊙ {n['i']}(1 − {n['i']})"),
+            rows = [("i", (n["dc"], n["g"], n["i"]), "rnn_sig_delta",
+                     f"{n['dc']} ⊙ {n['g']} ⊙ {n['i']}(1 − {n['i']})"),
                     ("f", (n["dc"], cp, n["f"]), "rnn_sig_delta", f"{n['dc']} ⊙ {cp} ⊙ {n['f']}(1 − {n['f']})"),
-                    ("g", (n["dc"], n["i"], n["g"]), "rnn_tanh_delta", f"{n['dc']} ⊙ {n['i']} ⊙ (1 − {n['g']}²)"),
+                    ("g", (n["dc"], n["i"], n["g"]), "rnn_tanh_delta",
+                     f"{n['dc']} ⊙ {n['i']} ⊙ (1 − {n['g']}²)"),
                     ("o", (n["dh"], n["c"], n["o"]), "lstm_do",
                      f"{n['dh']} ⊙ tanh({n['c']}) ⊙ {n['o']}(1 − {n['o']})")]
             extra, attrs = self._masked(ctx, t - 1)
@@ -407,6 +414,8 @@ class GRUTracer(_RecurrentTracer):
 
     kind = "GRU"
     gates = ("z", "r", "n")
+    forward_stems = ("hn", "zz", "z", "zr", "r", "zn", "n", "h")
+    backward_stems = ("dh", "dzn", "dzz", "dzr", "dhn")
 
     def describe(self, layer, k):
         return super().describe(layer, k) | {"reset_after": True, "bias_rows": "0: input side, 1: recurrent side"}
@@ -437,20 +446,20 @@ class GRUTracer(_RecurrentTracer):
             b.add(n["hn"], f"{hp}·{U}_n + {bb}[1]_n", hU[t - 1][:, 2 * u:], f"step {t}'s recurrent side of the "
                   "candidate (before the reset gate)", (hp, U, bb), op="gru_hn", layer=k, col=2 * u)
             for j, g in enumerate(("z", "r")):
-                b.add(n["z" + g], f"{ctx.inp}[:, t{t}]·{W}_{g} + {bb}[0]_{g} + {hp}·{U}_{g} + {bb}[1]_{g}", pre[g][t - 1],
-                      f"step {t}'s {'update' if g == 'z' else 'reset'} gate pre-activation", (ctx.inp, W, bb, hp, U),
-                      op="rnn_pre", layer=k, t=t - 1, col=j * u)
+                b.add(n["z" + g], f"{ctx.inp}[:, t{t}]·{W}_{g} + {bb}[0]_{g} + {hp}·{U}_{g} + {bb}[1]_{g}",
+                      pre[g][t - 1], f"step {t}'s {'update' if g == 'z' else 'reset'} gate pre-activation",
+                      (ctx.inp, W, bb, hp, U), op="rnn_pre", layer=k, t=t - 1, col=j * u)
                 b.add(n[g], f"sigmoid({n['z' + g]})", gates[t - 1][:, j * u:(j + 1) * u],
                       f"step {t}'s {'update' if g == 'z' else 'reset'} gate", (n["z" + g],), op="sigmoid", layer=k)
-            b.add(n["zn"], f"{ctx.inp}[:, t{t}]·{W}_n + {bb}[0]_n + {n['r']} ⊙ {n['hn']}", pre["n"][t - 1], f"step {t}'s "
-                  "candidate pre-activation: the reset gate scales the recurrent side", (ctx.inp, W, bb, n["r"], n["hn"]),
-                  op="gru_zn", layer=k, t=t - 1, col=2 * u)
+            b.add(n["zn"], f"{ctx.inp}[:, t{t}]·{W}_n + {bb}[0]_n + {n['r']} ⊙ {n['hn']}", pre["n"][t - 1],
+                  f"step {t}'s candidate pre-activation: the reset gate scales the recurrent side",
+                  (ctx.inp, W, bb, n["r"], n["hn"]), op="gru_zn", layer=k, t=t - 1, col=2 * u)
             b.add(n["n"], f"tanh({n['zn']})", gates[t - 1][:, 2 * u:], f"step {t}'s candidate", (n["zn"],),
                   op="tanh", layer=k)
             extra, attrs = self._masked(ctx, t - 1, keep=1)
-            b.add(n["h"], f"{n['z']} ⊙ {hp} + (1 − {n['z']}) ⊙ {n['n']}", H[t], f"step {t}'s hidden state: z keeps "
-                  "the old state, 1 − z takes the candidate" + padded, (n["z"], hp, n["n"], *extra), op="gru_hidden",
-                  layer=k, **attrs)
+            b.add(n["h"], f"{n['z']} ⊙ {hp} + (1 − {n['z']}) ⊙ {n['n']}", H[t], f"step {t}'s hidden state: z "
+                  "keeps the old state, 1 − z takes the candidate" + padded, (n["z"], hp, n["n"], *extra),
+                  op="gru_hidden", layer=k, **attrs)
         b.section = base
         self._output(b, ctx, T)
 
@@ -473,8 +482,8 @@ class GRUTracer(_RecurrentTracer):
             self._dh(b, ctx, t, T, ("dzz", "dzr", "dhn"), dh[t - 1], carry=("dh", "z"))
             extra, attrs = self._masked(ctx, t - 1)
             zero = " (0 at a padded step)" if extra else ""
-            b.add(n["dzn"], f"{n['dh']} ⊙ (1 − {n['z']}) ⊙ (1 − {n['n']}²)", dGx[t - 1][:, 2 * u:], f"delta of the "
-                  f"candidate at step {t}" + zero, (n["dh"], n["z"], n["n"], *extra), op="gru_dn", layer=ctx.k,
+            b.add(n["dzn"], f"{n['dh']} ⊙ (1 − {n['z']}) ⊙ (1 − {n['n']}²)", dGx[t - 1][:, 2 * u:],
+                  f"delta of the candidate at step {t}" + zero, (n["dh"], n["z"], n["n"], *extra), op="gru_dn", layer=ctx.k,
                   **attrs)
             b.add(n["dzz"], f"{n['dh']} ⊙ ({hp} − {n['n']}) ⊙ {n['z']}(1 − {n['z']})", dGx[t - 1][:, :u],
                   f"delta of the update gate at step {t}" + zero, (n["dh"], hp, n["n"], n["z"], *extra), op="gru_dz",
@@ -486,135 +495,6 @@ class GRUTracer(_RecurrentTracer):
                   "delta through the reset gate", (n["dzn"], n["r"]), op="mul", layer=ctx.k)
         b.section = base
         self._grads(b, ctx, T, ("dzz", "dzr", "dzn"), ("dzz", "dzr", "dhn"))
-
-
-@dataclass
-class _Side(LayerContext):
-    """A Bidirectional's forward or backward copy: its gradients' names are the wrapper's choice."""
-
-    grad_out: str = ""
-    grad_in: str = ""
-
-    @property
-    def d_out(self) -> str:
-        return self.grad_out
-
-    @property
-    def d_inp(self) -> str:
-        return self.grad_in
-
-
-@register(Bidirectional)
-class BidirectionalTracer(LayerTracer):
-    """Two copies of a recurrent layer, suffixed ``f`` and ``b``: one reads the sequence forward, the other reversed.
-
-    Layer k's copies are traced by their own kind with the suffixes ``{k}f`` and ``{k}b`` (``W1f``, ``h1b_t2``);
-    the backward copy reads ``A{k}b0``, the input with its time axis reversed, and its outputs come back into
-    time order when they are merged (concat, sum, mul or ave) into ``A{k}``.
-    """
-
-    def check(self, layer, k):
-        tracer_for(layer.forward_layer).check(layer.forward_layer, k)
-
-    def describe(self, layer, k):
-        inner = layer.forward_layer
-        return {"merge_mode": layer.merge_mode, "suffixes": [f"{k}f", f"{k}b"],
-                "layer": {"kind": type(inner).__name__} | tracer_for(inner).describe(inner, k)}
-
-    def summary(self, layer):
-        return f"Bidirectional[{tracer_for(layer.forward_layer).summary(layer.forward_layer)}] {layer.merge_mode}"
-
-    def param_name(self, layer, key, k):
-        side, rest = key.split(".", 1)  # "forward.W" -> W{k}f
-        return f"{rest}{k}{side[0]}"
-
-    def sublayers(self, layer):
-        return [layer.forward_layer, layer.backward_layer]
-
-    def after_forward(self, layer, rec):
-        if getattr(layer, "keep", None) is not None:
-            raise ExportError(f"Cannot trace {layer.display_name} (Bidirectional) on a batch with padded steps and "
-                              "return_sequences=True: the tracer lays out its outputs zeroed at padded steps only "
-                              "for batches without padding (a recurrent layer alone, or with return_sequences=False, "
-                              "traces padded batches)")
-
-    def _sides(self, ctx):
-        base, subs, out = ctx.suffix or ctx.k, ctx.rec.get("sublayers", {}), []
-        for side, sub in (("forward", ctx.layer.forward_layer), ("backward", ctx.layer.backward_layer)):
-            sfx = f"{base}{side[0]}"
-            regularized = {key[len(side) + 1:] for key in ctx.regularized if key.startswith(side + ".")}
-            out.append(_Side(k=ctx.k, layer=sub, rec=subs.get(id(sub), {}), inp=ctx.inp if side == "forward" else
-                             f"A{sfx}0", out=f"A{sfx}", n=ctx.n, suffix=sfx, regularized=regularized,
-                             section=ctx.section, grad_out=f"dA{sfx}", grad_in=f"dA{sfx}0"))
-        return out
-
-    def forward(self, b, ctx):
-        fwd, bwd = self._sides(ctx)
-        section, tracer = b.section, tracer_for(fwd.layer)
-        b.section = f"{section}, forward copy"
-        tracer.forward(b, fwd)
-        tracer.update_buffers(b, fwd)
-        b.section = f"{section}, backward copy"
-        b.add(bwd.inp, f"{ctx.inp} with its steps reversed", bwd.rec["x"], "the input read from the last step to the "
-              "first", (ctx.inp,), op="rnn_reverse", layer=ctx.k)
-        tracer.forward(b, bwd)
-        tracer.update_buffers(b, bwd)
-        b.section = f"{section}, merged"
-        mode, seq = ctx.layer.merge_mode, ctx.layer.return_sequences
-        back = f"reversed({bwd.out})" if seq else bwd.out
-        text = {"concat": f"[{fwd.out}, {back}]", "sum": f"{fwd.out} + {back}", "mul": f"{fwd.out} ⊙ {back}",
-                "ave": f"({fwd.out} + {back}) / 2"}[mode]
-        b.add(ctx.out, text, ctx.rec["out"], f"the two directions merged ({mode})" + (", the backward copy's steps "
-              "back in time order" if seq else ""), (fwd.out, bwd.out), op="bidir_merge", layer=ctx.k, mode=mode,
-              seq=seq)
-
-    def backward(self, b, ctx):
-        fwd, bwd = self._sides(ctx)
-        section, tracer = b.section, tracer_for(fwd.layer)
-        mode, seq, u = ctx.layer.merge_mode, ctx.layer.return_sequences, fwd.layer.units
-        b.section = f"{section}, the gradient split"
-        for this, other in ((fwd, bwd), (bwd, fwd)):
-            ins = (ctx.d_out, other.out) if mode == "mul" else (ctx.d_out,)
-            part = {"concat": "its half of", "sum": "all of", "ave": "half of", "mul": "the other direction times"}[mode]
-            b.add(this.d_out, f"{part} {ctx.d_out}" + (" (steps reversed)" if seq and this is bwd else ""),
-                  this.rec["dy"], f"the gradient reaching the {'forward' if this is fwd else 'backward'} copy's output",
-                  ins, op="bidir_split", layer=ctx.k, mode=mode, seq=seq, side=this.suffix[-1], units=u)
-        for this in (fwd, bwd):
-            b.section = f"{section}, {'forward' if this is fwd else 'backward'} copy"
-            tracer.backward(b, this)
-        if ctx.sends_back:
-            b.section = f"{section}, the gradient sent back"
-            b.add(ctx.d_inp, f"{fwd.d_inp} + {bwd.d_inp} with its steps reversed", ctx.rec["dx"], "gradient sent "
-                  "back: the forward copy's plus the backward copy's, back in time order", (fwd.d_inp, bwd.d_inp),
-                  op="bidir_dx", layer=ctx.k - 1)
-
-
-@register(Masking)
-class MaskingTracer(LayerTracer):
-    """``mask{k} = any(A{k-1}[:, t] ≠ mask_value)`` per step, ``A{k} = A{k-1} ⊙ mask{k}`` (padded steps zeroed)."""
-
-    def describe(self, layer, k):
-        return {"mask_value": float(layer.mask_value)}
-
-    def summary(self, layer):
-        return f"Masking {layer.mask_value:g}"
-
-    def after_forward(self, layer, rec):
-        rec["keep"] = np.asarray(layer.keep, dtype=np.float64)  # (N, T): 1 at a real step
-
-    def forward(self, b, ctx):
-        mv, mask = float(ctx.layer.mask_value), ctx.q("mask")
-        b.add(mask, f"1 where any of {ctx.inp}[:, t] ≠ {mv:g}, else 0", ctx.rec["keep"], "the padding mask: a step "
-              f"whose features all equal {mv:g} is padding (0); the recurrent layers after it keep their states there",
-              (ctx.inp,), op="masking_mask", layer=ctx.k, mask_value=mv)
-        b.add(ctx.out, f"{ctx.inp} ⊙ {mask}", ctx.rec["out"], "the input with its padded steps zeroed", (ctx.inp, mask),
-              op="masking_apply", layer=ctx.k)
-
-    def backward(self, b, ctx):
-        if ctx.sends_back:
-            mask = ctx.q("mask")
-            b.add(ctx.d_inp, f"{ctx.d_out} ⊙ {mask}", ctx.rec["dx"], "gradient sent back: nothing at a padded step",
-                  (ctx.d_out, mask), op="masking_apply", layer=ctx.k - 1)
 
 
 # -- workbook formulas -----------------------------------------------------------------------------------------
@@ -773,75 +653,4 @@ def _rnn_dx(c):  # dA[i, t, :] = Σ_blocks d_t[i]·W_blockᵀ; inputs W, then ea
         _, t, ch = c.index(i, j)
         return "+".join(f"SUMPRODUCT({c.row(1 + t * G + g, i)},{_span(c, 0, (ch, g * u), (ch, g * u + u - 1))})"
                         for g in range(G))
-    return f
-
-
-@formula("rnn_reverse", batch=True)
-def _rnn_reverse(c):  # x[:, ::-1]
-    def f(i, j):
-        _, t, ch = c.index(i, j)
-        return c.ref(0, (i, c.shape[1] - 1 - t, ch))
-    return f
-
-
-@formula("bidir_merge", batch=True)
-def _bidir_merge(c):  # concat / sum / mul / ave of the forward output and the (time-reversed) backward one
-    mode, seq = c.attrs["mode"], c.attrs["seq"]
-    u = c.ins[0].shape[-1]
-
-    def f(i, j):
-        idx = c.index(i, j)
-        *lead, k = idx
-        back = (i, c.shape[1] - 1 - lead[1]) if seq else (i,)
-        if mode == "concat":
-            return c.ref(0, idx) if k < u else c.ref(1, (*back, k - u))
-        a, z = c.ref(0, idx), c.ref(1, (*back, k))
-        return {"sum": f"{a}+{z}", "mul": f"{a}*{z}", "ave": f"({a}+{z})/2"}[mode]
-    return f
-
-
-@formula("bidir_split", batch=True)
-def _bidir_split(c):  # one copy's share of dA{k}; inputs dA{k} (and the other copy's output for mul)
-    mode, seq, side, u = c.attrs["mode"], c.attrs["seq"], c.attrs["side"], c.attrs["units"]
-
-    def f(i, j):
-        idx = c.index(i, j)
-        T = c.shape[1] if seq else 1
-        tt = (T - 1 - idx[1] if side == "b" else idx[1]) if seq else None  # the step in time order
-        where = (i, tt) if seq else (i,)
-        dy = c.ref(0, (*where, idx[-1] + (u if mode == "concat" and side == "b" else 0)))
-        if mode in ("concat", "sum"):
-            return dy
-        if mode == "ave":
-            return f"{dy}/2"
-        other = ((i, T - 1 - tt) if side == "f" else (i, tt)) if seq else (i,)  # the other copy's own order
-        return f"{dy}*{c.ref(1, (*other, idx[-1]))}"
-    return f
-
-
-@formula("bidir_dx", batch=True)
-def _bidir_dx(c):  # dA{k-1}[:, t] = dA{k}f0[:, t] + dA{k}b0[:, T-1-t]
-    def f(i, j):
-        _, t, ch = c.index(i, j)
-        return f"{c.ref(0, (i, t, ch))}+{c.ref(1, (i, c.shape[1] - 1 - t, ch))}"
-    return f
-
-
-
-@formula("masking_mask", array=True, batch=True)
-def _masking_mask(c):  # 1 where any feature of step t differs from mask_value
-    mv = num(c.attrs["mask_value"])
-    return lambda i, j: f"IF(SUMPRODUCT(({_x_row(c, 0, i, j)}<>{mv})*1)>0,1,0)"
-
-
-@formula("rnn_mask_ids", batch=True)
-def _rnn_mask_ids(c):  # Embedding(mask_zero=True): id 0 is padding
-    return lambda i, j: f"IF({c.at(0, i, j)}<>0,1,0)"
-
-
-@formula("masking_apply", batch=True)
-def _masking_apply(c):  # x[i, t, ch] · mask[i, t]
-    def f(i, j):
-        _, t, _ = c.index(i, j)
-        return f"{c.at(0, i, j)}*{c.ref(1, (i, t))}"
     return f

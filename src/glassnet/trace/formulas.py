@@ -114,6 +114,13 @@ class Cells:
         """All of input ``k`` as a range."""
         return self.ins[k].whole(self.here)
 
+    def last_axis(self, k: int, prefix) -> str:
+        """Input ``k`` over its last axis at the leading index ``prefix``: one contiguous range of a grid row."""
+        shape = self.ins[k].shape
+        first = self.ref(k, tuple(prefix) + (0,))
+        last = self.ref(k, tuple(prefix) + (shape[-1] - 1,))
+        return first if first == last else f"{first}:{last.split('!')[-1]}"
+
     def name(self, k: int) -> str:
         """The quantity name of input ``k``."""
         return self.q.inputs[k]
@@ -182,3 +189,44 @@ def _cce(c):
 @formula("sum_all")
 def _sum_all(c):
     return lambda i, j: "+".join(f"SUM({c.whole(k)})" for k in range(len(c.ins)))
+
+
+# -- a masked sequence output: padded steps (mask 0) leave the loss ----------------------------------------------
+
+def _steps(c, k):
+    """Every (n, t) of input k, a (N, T) mask."""
+    return list(np.ndindex(*c.ins[k].shape))
+
+
+@formula("masked_loss", array=True)
+def _masked_loss(c):
+    """``Σ m·l_nt / Σ m`` (half_sse: ``Σ m·l_nt``), l_nt the loss of step (n, t) over its last axis."""
+    kind, m = c.attrs["loss"], len(c.ins) - 1  # the mask is the last input
+    size = num(c.attrs["per_step"])
+
+    def step(n_t):
+        mk = c.ref(m, n_t)
+        if kind in ("half_sse", "mse"):
+            e = c.last_axis(0, n_t)
+            return f"{mk}*SUMSQ({e})" + ("*0.5" if kind == "half_sse" else f"/{size}")
+        if kind == "categorical_crossentropy":
+            return f"-{mk}*SUMPRODUCT({c.last_axis(0, n_t)},LN({c.last_axis(1, n_t)}))"
+        z, y = c.last_axis(0, n_t), c.last_axis(1, n_t)
+        return f"{mk}*SUMPRODUCT(({z}+ABS({z}))/2-{z}*{y}+LN(1+EXP(-ABS({z}))))/{size}"
+
+    total = "+".join(step(n_t) for n_t in _steps(c, m))
+    mean = c.attrs["loss"] != "half_sse"
+    return lambda i, j: f"({total})/SUM({c.whole(m)})" if mean else total
+
+
+@formula("masked_scale", batch=True)
+def _masked_scale(c):
+    """``input · num/den · m_nt`` (divided by ``Σ m`` unless the loss is a sum): a masked output's gradient."""
+    frac = f"({c.attrs['num']}/{c.attrs['den']})"
+    mean = c.attrs.get("mean", True)
+
+    def f(i, j):
+        n_t = c.index(i, j)[:2]
+        text = f"{c.at(0, i, j)}*{frac}*{c.ref(1, n_t)}"
+        return text + (f"/SUM({c.whole(1)})" if mean else "")
+    return f

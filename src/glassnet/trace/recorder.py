@@ -58,11 +58,13 @@ the state it leaves (the next step's ``m_W1``).
 
 from __future__ import annotations
 
+import re
 import warnings
 from contextlib import contextmanager
 
 import numpy as np
 
+from ..backend import to_numpy
 from ..checks import check_bool, check_positive_int
 from ..data.validate import batches
 from ..errors import ExportError, GlassnetWarning
@@ -362,14 +364,16 @@ def _record_step(model, tracers, X, Y, number: int, rows: np.ndarray, info: dict
     aL = ctxs[-1].rec["out"]
     b.add("E", f"Y − A{L}", yb - aL, "error: target minus output", ("Y", f"A{L}"), op="sub")
     logits = f"A{L - 1}" if isinstance(layers[-1], Activation) else f"Z{L}"
+    masked = _add_output_mask(b, model, aL)
+    add_loss = _add_masked_loss if masked else _add_loss
     penalties = updates.add_penalties(b, model, keys, pname, before)
     if penalties:
         data_loss = float(loss) - sum(float(q.value) for q in b.quantities if q.name in penalties)
-        _add_loss(b, model, L, n, data_loss, logits, "loss_data")
+        add_loss(b, model, L, n, data_loss, logits, "loss_data")
         b.add("loss", "loss_data + " + " + ".join(penalties), loss, "the loss the optimizer minimizes: the data "
               "loss plus every penalty", ("loss_data", *penalties), op="add")
     else:
-        _add_loss(b, model, L, n, float(loss), logits, "loss")
+        add_loss(b, model, L, n, float(loss), logits, "loss")
 
     # -- backward --------------------------------------------------------------------------------------
     last = ctxs[-1]
@@ -380,12 +384,25 @@ def _record_step(model, tracers, X, Y, number: int, rows: np.ndarray, info: dict
         name = last.d_inp if standalone else "d" + last.q("Z")
         value = last.rec["dz"] if not standalone else recs.get(id(layers[-2]), {}).get("dy") if L > 1 else None
         b.section = f"Backward pass, layer {L}"
-        b.add(name, f"(A{L} − Y) / {size} = −E / {size}", value,
-              f"delta at the output: {act.key} and the cross-entropy together give (output − target) / {size}",
-              ("E",), op="scale", layer=L, num=-1, den=size)
+        if masked:
+            den = 1 if act.key == "softmax" else aL.shape[-1]
+            b.add(name, f"−E · mask_loss / ({den}·Σ mask_loss)", value, f"delta at the output: {act.key} and the "
+                  "cross-entropy together, each step weighted by its mask (padded steps give 0)",
+                  ("E", "mask_loss"), op="masked_scale", layer=L, num=-1, den=den, mean=True)
+        else:
+            b.add(name, f"(A{L} − Y) / {size} = −E / {size}", value,
+                  f"delta at the output: {act.key} and the cross-entropy together give (output − target) / {size}",
+                  ("E",), op="scale", layer=L, num=-1, den=size)
     else:
         b.section = f"Backward pass, layer {L}"
-        _add_output_grad(b, model, L, last.rec["dy"])
+        if masked:
+            half = isinstance(model.loss, HalfSSE)
+            den = 1 if half else aL.shape[-1]
+            b.add(f"dA{L}", "−E · mask_loss" if half else f"−2·E · mask_loss / ({den}·Σ mask_loss)", last.rec["dy"],
+                  "gradient of the loss with respect to the output, each step weighted by its mask",
+                  ("E", "mask_loss"), op="masked_scale", layer=L, num=-1 if half else -2, den=den, mean=not half)
+        else:
+            _add_output_grad(b, model, L, last.rec["dy"])
     for ctx, tracer in zip(reversed(ctxs), reversed(tracers)):
         if ctx.fused and isinstance(ctx.layer, Activation):
             continue  # the engine skips a fused activation layer: its delta is the one above
@@ -425,6 +442,40 @@ def _add_loss(b, model, L, n, loss, logits, name):
         b.add(name, f"−Σ Y ⊙ log A{L} / {rows}", loss, "categorical cross-entropy: minus the log-probability of "
               "the true class, averaged over rows (the engine computes it from the logits)", ("Y", f"A{L}"),
               op="cce", den=rows)
+
+
+def _add_output_mask(b, model, aL) -> bool:
+    """For a sequence output that carries a mask, record ``mask_loss`` (1 real step, 0 padding); True if so."""
+    mask = model.__dict__.get("output_mask")
+    if mask is None or aL.ndim < 3 or tuple(np.shape(mask)) != tuple(aL.shape[:2]):
+        return False
+    m = np.asarray(to_numpy(mask), dtype=np.float64)
+    made = [q for q in b.quantities if re.fullmatch(r"mask\d+\w*", q.name) and np.shape(q.value) == m.shape
+            and np.array_equal(q.value, m)]
+    words = "the output's mask: 1 at a real step, 0 at padding; padded steps leave the loss"
+    if made:
+        b.add("mask_loss", made[-1].name, m, words, (made[-1].name,), op="linear")
+    else:
+        b.add("mask_loss", "mask", m, words, kind="input", op="value")
+    return True
+
+
+def _add_masked_loss(b, model, L, n, loss, logits, name):
+    key = LOSSES.get(type(model.loss), "categorical_crossentropy")
+    C = int(model.output_shape[-1])
+    words = "the mean over the real steps (mask 1) of each step's loss"
+    if key == "half_sse":
+        b.add(name, "½·Σ mask_loss·Σ_last E²", loss, "half the sum of squared errors over the real steps",
+              ("E", "mask_loss"), op="masked_loss", loss=key, per_step=C)
+    elif key == "mse":
+        b.add(name, f"Σ mask_loss·(Σ_last E² / {C}) / Σ mask_loss", loss, f"mean squared error: {words}",
+              ("E", "mask_loss"), op="masked_loss", loss=key, per_step=C)
+    elif key == "binary_crossentropy":
+        b.add(name, f"Σ mask_loss·bce({logits}, Y) / ({C}·Σ mask_loss)", loss, f"binary cross-entropy from the "
+              f"logits: {words}", (logits, "Y", "mask_loss"), op="masked_loss", loss=key, per_step=C)
+    else:
+        b.add(name, f"−Σ mask_loss·Σ_last Y ⊙ log A{L} / Σ mask_loss", loss, f"categorical cross-entropy: {words}",
+              ("Y", f"A{L}", "mask_loss"), op="masked_loss", loss=key, per_step=C)
 
 
 def _add_output_grad(b, model, L, da):

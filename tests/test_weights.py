@@ -231,3 +231,14 @@ def test_weights_on_a_device_give_the_host_numbers():
     assert runs[0][:2] == runs[1][:2]
     for a, b in zip(runs[0][2], runs[1][2]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_class_weight_with_a_label_per_step_is_a_clear_config_error():
+    """Keras refuses class_weight for sequence targets; so does glassnet, naming the shape and the way out."""
+    model = gn.Sequential([gn.layers.Embedding(6, 3), gn.layers.LSTM(4, return_sequences=True),
+                           gn.layers.Dense(6, activation="softmax")], seed=0)
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+    ids = np.random.default_rng(0).integers(1, 6, (8, 5))
+    y = np.random.default_rng(1).integers(0, 6, (8, 5))
+    with pytest.raises(gn.ConfigError, match=r"\(8, 5\).*sample_weight"):
+        model.fit(ids, y, epochs=1, class_weight={0: 1.0, 1: 2.0}, verbose=0)

@@ -52,6 +52,10 @@ def class_weight_rows(class_weight, Y: np.ndarray, n_outputs: int) -> np.ndarray
     if not isinstance(class_weight, Mapping):
         raise ConfigError(f"class_weight must be a dict mapping class indices to weights, e.g. {{0: 1.0, 1: 5.0}}; "
                           f"received {type(class_weight).__name__} {class_weight!r}")
+    if Y.ndim > (1 if Y.dtype.kind in "iu" else 2):  # a label per step of a sequence: Keras refuses it too
+        raise ConfigError(f"class_weight weighs whole rows, but the targets of shape {Y.shape} label every step of "
+                          "a sequence; pass sample_weight (one weight per row) instead, as Keras asks "
+                          "(it refuses class_weight for targets of 3 or more dimensions)")
     if Y.dtype.kind in "iu":  # sparse labels: already checked to be 0..n_outputs-1
         classes, k = Y, n_outputs
     elif Y.ndim == 2 and Y.shape[1] > 1:

@@ -17,6 +17,14 @@ cells a cell came from is decided in the browser from each quantity's ``op``, ``
 - everything else by NumPy broadcasting, right-aligned: the same position for elementwise ops, ``b[j]``
   for a bias, the whole column for a sum over rows, the whole input for a scalar (the loss).
 
+For the other ops (convolutions, pooling, batch normalization, recurrent steps, every optimizer) the
+links are read off the workbook formula of each cell (:mod:`glassnet.trace.provenance`) and embedded as
+``src``. Each quantity also says how it is drawn (``layout``): a convolution's kernel, its gradient and
+optimizer state one heatmap per input channel and filter, any other (N, L, C) or (N, H, W, C) array one
+heatmap per channel and sample, the rest as tables of numbers; per-step quantities of a recurrent layer
+(``h2_t3``) carry their step ``t`` and go behind that layer's time slider; the network's layer
+descriptions (kind, kernel size, strides, units...) label the layers' sections.
+
 No network, no CDN, no fonts: the file opens offline and can be mailed as it is.
 """
 
@@ -25,6 +33,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -58,9 +67,11 @@ def to_html(trace, path=None) -> str:
     str
         The HTML document.
     """
-    steps = [_step_data(s) for s in _field(trace, "steps", []) or []]
     preset = _field(trace, "preset", None)
     network = _field(trace, "network", {}) or {}
+    layers = _layers(network)
+    kernels = _conv_kernels(layers)
+    steps = [_step_data(s, kernels) for s in _field(trace, "steps", []) or []]
     name = preset or (network.get("summary") if isinstance(network, dict) else None)
     title = "glassnet trace" + (f": {name}" if name else "")
     doc = PAGE.format(
@@ -71,7 +82,7 @@ def to_html(trace, path=None) -> str:
         network=html.escape(json.dumps(network, indent=1, default=_jsonable, allow_nan=True)),
         options="".join(f'<option value="{k}">step {s["step"]}</option>' for k, s in enumerate(steps)),
         chart=_loss_chart([s["loss"] for s in steps], [s["step"] for s in steps]),
-        data=_script_json({"steps": steps}),
+        data=_script_json({"steps": steps, "layers": layers}),
         script=SCRIPT,
     )
     if path is not None:
@@ -94,15 +105,57 @@ _PAGE_OPS = {"value", "matmul_add_bias", "matmul", "matmul_at", "matmul_bt", "su
              "softmax_backward", "sub", "neg", "scale", "mul", "half_sse", "mse", "bce_logits", "cce"}
 
 
-def _step_data(step) -> dict:
+def _layers(network) -> list:
+    """The network's per-layer descriptions (kind, kernel size, strides, units...) as plain JSON data."""
+    layers = network.get("layers") if isinstance(network, dict) else None
+    if not isinstance(layers, list):
+        return []
+    try:  # through JSON, so NumPy scalars and arrays become numbers and lists, and NaN fails here, not in the page
+        return json.loads(json.dumps(layers, default=_jsonable, allow_nan=False))
+    except (TypeError, ValueError):
+        return []
+
+
+def _conv_kernels(layers: list) -> dict[str, list[int]]:
+    """{layer id: kernel shape (*kernel_size, n_in, filters)} of every convolution of the network, nested
+    ones too (a residual block's ``"1m2"``, its shortcut's ``"1s1"``)."""
+    out = {}
+    for k, info in enumerate(layers, 1):
+        if not isinstance(info, dict):
+            continue
+        if {"kernel_size", "n_in", "filters"} <= info.keys():
+            size = info["kernel_size"]
+            size = size if isinstance(size, list) else [size]
+            out[str(info.get("layer", k))] = [int(v) for v in size] + [int(info["n_in"]), int(info["filters"])]
+        for inner in info.values():
+            if isinstance(inner, list) and any(isinstance(v, dict) for v in inner):
+                out.update(_conv_kernels(inner))
+    return out
+
+
+#: a per-step quantity of a recurrent layer: ``h1_t3``, ``dzi2_t4`` (the step after the last ``_t``)
+_STEP = re.compile(r"_t(\d+)$")
+
+
+def _layout(name: str, dims: list[int], kernels: dict[str, list[int]]) -> str:
+    """How the page draws a quantity: ``"kernel"`` (a convolution's kernel, its gradient, its optimizer state:
+    one heatmap per input channel and filter), ``"maps"`` (a batch of feature maps (N, L, C) or (N, H, W, C):
+    one heatmap per sample and channel) or ``"matrix"`` (a table of numbers)."""
+    for k, shape in kernels.items():
+        if dims == shape and re.search(rf"(^|_|d)W{re.escape(k)}(?![0-9A-Za-z])", name):
+            return "kernel"
+    return "maps" if len(dims) in (3, 4) else "matrix"
+
+
+def _step_data(step, kernels: dict[str, list[int]] | None = None) -> dict:
     records = _field(step, "quantities", []) or []
-    quantities = [_quantity_data(q) for q in records]
+    quantities = [_quantity_data(q, kernels or {}) for q in records]
     values = {_field(q, "name", "?"): _field(q, "value", None) for q in records}
     for q, data in zip(records, quantities):
         if isinstance(q, Quantity) and q.op not in _PAGE_OPS:
             src = provenance(q, values)
             if src is not None:
-                data["src"] = src
+                data["src"] = [[[k, _runs(cells)] for k, cells in links] for links in src]
     names = {q["name"] for q in quantities}
     # Starting parameters and updates the recorder did not list as quantities are still shown.
     before = [_quantity_data({"name": k, "value": v, "kind": "param", "words": "parameter at the start of the step"})
@@ -114,14 +167,44 @@ def _step_data(step) -> dict:
             "quantities": before + quantities + after}
 
 
-def _quantity_data(q) -> dict:
+def _runs(cells: list[int]) -> list:
+    """Sorted flat indices as arithmetic runs: a lone index stays a number, a run is ``[start, count, step]``.
+
+    A cell of a recurrent step reads whole rows and columns, so its list of sources shrinks from hundreds of
+    numbers to a few runs (``[0, 1, 2, 3, 7]`` -> ``[[0, 4, 1], 7]``); the page expands them back.
+    """
+    out, i = [], 0
+    while i < len(cells):
+        j = i + 1
+        if j < len(cells):
+            step = cells[j] - cells[i]
+            while j + 1 < len(cells) and cells[j + 1] - cells[j] == step:
+                j += 1
+            if j - i >= 2:  # three or more in a row
+                out.append([cells[i], j - i + 1, step])
+                i = j + 1
+                continue
+        out.append(cells[i])
+        i += 1
+    return out
+
+
+def _quantity_data(q, kernels: dict[str, list[int]] | None = None) -> dict:
     value = np.asarray(_field(q, "value", np.nan), dtype=np.float64)
-    if value.ndim > 2:  # shown as rows of the last axis
+    dims = list(value.shape)
+    if value.ndim > 2:  # rows of the last axis, for the page's own provenance rules ("dims" keeps the shape)
         value = value.reshape(-1, value.shape[-1])
     name, formula = str(_field(q, "name", "?")), str(_field(q, "formula", "") or "")
     if formula == name:  # a value (data, a parameter at the step's start): its words say where it comes from,
         formula = ""  # and "W1 = W1" would say nothing (the text and the workbook drop it too)
+    layer = _field(q, "layer", None)
+    layer = int(layer) if isinstance(layer, (int, np.integer)) else None
+    t = _STEP.search(name) if layer is not None else None
     return {
+        "dims": dims,
+        "layout": _layout(name, dims, kernels or {}),
+        "layer": layer,
+        "t": int(t.group(1)) if t else None,
         "name": name,
         "formula": formula,
         "words": str(_field(q, "words", "") or ""),

@@ -272,7 +272,8 @@ class SparseCategoricalCrossEntropy(CategoricalCrossEntropy):
     """Categorical cross-entropy with integer class labels instead of one-hot rows.
 
     Labels have the outputs' shape without the class axis: (N,) for outputs (N, K), (N, T) for sequence
-    outputs (N, T, K) (a label per step, e.g. the next character of a language model).
+    outputs (N, T, K) (a label per step, e.g. the next character of a language model); as in Keras, a
+    trailing axis of 1 is taken too: (N, 1) or (N, T, 1).
     """
 
     key = "sparse_categorical_crossentropy"
@@ -298,8 +299,8 @@ class SparseCategoricalCrossEntropy(CategoricalCrossEntropy):
         pred_shape = tuple(pred_shape)
         want = pred_shape[:-1]  # (N,) or (N, T): one label per class distribution
         y = np.asarray(y_true)
-        if len(pred_shape) == 2 and y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
+        if len(pred_shape) in (2, 3) and y.ndim == len(pred_shape) and y.shape[-1] == 1:
+            y = y[..., 0]  # Keras takes a trailing axis of 1: labels (N, 1) or (N, T, 1)
         if len(pred_shape) not in (2, 3):  # one label per row, or per step of a sequence
             raise ShapeError(
                 f"Loss {self.key!r} expects model outputs of shape (samples, classes) or (samples, steps, "

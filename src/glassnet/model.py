@@ -438,12 +438,16 @@ class Sequential:
         DataError
             ``X`` or ``y`` holding text, booleans, NaN or inf, no rows, or labels out of range.
         ShapeError
-            ``X`` or ``y`` whose shape does not fit the model or each other.
+            ``X`` or ``y`` whose shape does not fit the model or each other; with a ``stateful=True`` layer, also
+            batches of another size than its ``batch_size`` (checked before the first batch runs).
         ModelFileError
             ``resume_from`` is not a readable model file or holds no training state.
         DivergenceError
             The loss (or a buffer) became NaN or inf; the model keeps its last weights with a finite loss.
         """
+        self._check_stateful_batches(X, batch_size, "fit", validation_split=validation_split)
+        if isinstance(validation_data, (tuple, list)) and validation_data:
+            self._check_stateful_batches(validation_data[0], batch_size, "fit's validation_data")
         return fit(self, X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                    validation_data=validation_data, validation_split=validation_split,
                    callbacks=callbacks, verbose=verbose, initial_epoch=initial_epoch,
@@ -476,13 +480,16 @@ class Sequential:
         DataError
             ``X`` holds text, booleans, NaN or inf, or no rows.
         ShapeError
-            ``X`` has another shape than the model was built for.
+            ``X`` has another shape than the model was built for; with a ``stateful=True`` layer, also
+            batches of another size than its ``batch_size`` (checked before the first batch runs).
         """
         if batch_size is not None:
             check_positive_int("batch_size", batch_size)
         _check_verbose(verbose)
         start = time.perf_counter()
-        out = predict_prepared(self, check_inputs(self, X), batch_size)
+        X = check_inputs(self, X)
+        self._check_stateful_batches(X, batch_size, "predict")
+        out = predict_prepared(self, X, batch_size)
         if verbose:
             print(f"{len(out)}/{len(out)} rows predicted - {time.perf_counter() - start:.3g}s")
         return out
@@ -523,7 +530,8 @@ class Sequential:
         DataError
             ``X`` or ``y`` holding text, booleans, NaN or inf, no rows, or labels out of range.
         ShapeError
-            ``X`` or ``y`` whose shape does not fit the model or each other.
+            ``X`` or ``y`` whose shape does not fit the model or each other; with a ``stateful=True`` layer, also
+            batches of another size than its ``batch_size`` (checked before the first batch runs).
         """
         self._require_compiled("evaluate()")
         if batch_size is not None:
@@ -531,6 +539,7 @@ class Sequential:
         _check_verbose(verbose)
         check_bool("return_dict", return_dict)
         X = check_inputs(self, X)
+        self._check_stateful_batches(X, batch_size, "evaluate")
         Y = check_targets(self, X, y)
         results = evaluate_prepared(self, X, Y, batch_size, check_weights(sample_weight, X))
         if verbose:
@@ -539,6 +548,41 @@ class Sequential:
             return results
         values = list(results.values())
         return values[0] if len(values) == 1 else values
+
+    def _check_stateful_batches(self, X, batch_size, what: str, validation_split=0.0) -> None:
+        """ShapeError before the first batch when a stateful layer would meet a batch of another size.
+
+        A stateful layer carries its states row by row, so every batch must have its ``batch_size`` rows:
+        failing at the last, smaller batch would leave the weights (fit) or the carried states (predict,
+        evaluate) changed by the batches before it.
+        """
+        stateful = [(i, la) for i, layer in enumerate(self.layers)
+                    for la in [layer, *[sub for _, sub in getattr(layer, "_sublayers", list)()]]
+                    if getattr(la, "stateful", False)]
+        try:
+            n = int(np.shape(X)[0])
+        except (TypeError, ValueError, IndexError):
+            return  # not an array: the usual input checks say what is wrong
+        if not stateful or n < 1 or not (batch_size is None or (is_int(batch_size) and batch_size > 0)):
+            return  # a bad batch_size is the argument checks' to report
+        parts = [(what, n)]
+        if isinstance(validation_split, float | int) and 0 < validation_split < 1:
+            cut = int(np.floor(n * (1.0 - validation_split)))  # as data.train_val_split cuts
+            parts = [(f"{what} (the rows before validation_split)", cut), (f"{what}'s validation_split", n - cut)]
+        _, layer = stateful[0]
+        B = layer.batch_size
+        step = tuple(getattr(layer, "input_shape", None) or np.shape(X)[1:])  # (T, C) of the layer's input
+        for part, rows in parts:
+            size = rows if batch_size is None else min(int(batch_size), rows)
+            if rows and (size != B or rows % size):
+                sizes = sorted({size, rows % size} - {0})
+                first = size if size != B else rows % size  # the rows of the first batch the layer would refuse
+                raise ShapeError(f'Input 0 of layer "{layer.display_name}" ({type(layer).__name__}) is incompatible '
+                                 f"with the layer: stateful=True carries states of shape ({B}, {layer.units}), so it "
+                                 f"expects batches of (N, T, C) with N={B}. Full shape received: {(first, *step)}: "
+                                 f"{part} gets {rows} rows in batches of {' and '.join(map(str, sizes))} (batch_size="
+                                 f"{batch_size}). Pass batch_size={B} and a number of rows that is a multiple of {B} "
+                                 "(checked before the first batch: nothing has changed)")
 
     def _require_compiled(self, what: str) -> None:
         if self.loss is None or self.optimizer is None:

@@ -10,17 +10,18 @@ The model reads one character at a time, as a one-hot vector, and predicts the n
 A text becomes windows of ``seq_length + 1`` characters, one every ``seq_length`` (the inputs are the
 first ``seq_length``, the targets the same shifted by one), as min-char-rnn walks through its text.
 Training follows min-char-rnn: hidden 100, sequence length 25, one window per step, Adagrad with
-learning rate 0.1 and the accumulator starting at 0, every gradient element clipped to [-5, 5]. Two
-differences, both documented in docs/deviations.md: every window starts from the zero state (min-char-rnn
-carries the state from one window to the next), and the loss is the mean over the window's characters
-(min-char-rnn's is their sum, so its clip at 5 bites 25 times sooner; Adagrad itself does not care).
+learning rate 0.1 and the accumulator starting at 0, every gradient element clipped to [-5, 5], and each
+window starting from the state the one before ended in (``stateful=True``; ``False`` starts every window
+from the zero state). The differences are documented in docs/deviations.md: the loss is the mean over the
+window's characters (min-char-rnn's is their sum, so its clip at 5 bites 25 times sooner; Adagrad itself
+does not care), where Adagrad adds its ε, and Keras' initialization.
 
 A model that never saw a character cannot read it: :meth:`Vocabulary.encode` raises a DataError naming
 every character outside the vocabulary (there is no unknown token).
 
 >>> vocab = Vocabulary.from_text("hello")
 >>> vocab.chars, vocab.encode("hell").tolist(), vocab.decode([3, 1])
-('ehlo', [2, 0, 1, 1], 'oe')
+('ehlo', [1, 0, 2, 2], 'oh')
 """
 
 from __future__ import annotations
@@ -226,7 +227,9 @@ class CharLM:
                                         clipvalue=self.clipvalue))
         model.build((self.seq_length, V))
         model.metadata = {_META: {"vocabulary": vocabulary.chars, "arch": self.arch, "hidden": self.hidden,
-                                  "seq_length": self.seq_length, "stateful": self.stateful}}
+                                  "seq_length": self.seq_length, "stateful": self.stateful,
+                                  "batch_size": self.batch_size, "learning_rate": self.learning_rate,
+                                  "clipvalue": self.clipvalue, "seed": self.seed}}
         return model
 
     def _batches(self, X: np.ndarray, Y: np.ndarray, rng) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -255,7 +258,15 @@ class CharLM:
         steps = None if steps is None else check_positive_int("steps", steps)
         if not isinstance(text, str):
             raise DataError(f"text must be a str; received {type(text).__name__}")
+        if validation_text is not None and not isinstance(validation_text, str):
+            raise DataError(f"validation_text must be a str or None; received {type(validation_text).__name__}")
+        if validation_text and len(validation_text) < 2:  # said now, not after the first epoch's training
+            raise DataError(f"the validation text needs at least 2 characters to predict one; it has "
+                            f"{len(validation_text)}")
         vocab = Vocabulary.from_text(text + (validation_text or ""))
+        if len(vocab) < 2:  # a softmax over one character is always 1: nothing to learn or to sample
+            raise DataError(f"the text holds one distinct character ({vocab.chars!r}); a language model needs at "
+                            "least 2 to predict one from the others")
         X, Y = windows(vocab.encode(text, "the training text"), self.seq_length)  # (N, T) each
         model = self.build(vocab)
         self.model_, self.vocabulary_, self.history_ = model, vocab, []
@@ -315,6 +326,8 @@ class CharLM:
         """Mean nats per character of ``text``: read in one stream from the zero state (stateful), or as
         windows of seq_length that each start from the zero state (the tail a shorter one)."""
         model, T = self._fitted(), self.seq_length
+        if not isinstance(text, str):
+            raise DataError(f"{what} must be a str; received {type(text).__name__}")
         ids = self.vocabulary_.encode(text, what)
         if len(ids) < 2:
             raise DataError(f"{what} needs at least 2 characters to predict one; it has {len(ids)}")
@@ -385,8 +398,9 @@ class CharLM:
             raise ModelFileError(f"{path}: not a character-level language model (its metadata holds no "
                                  "vocabulary; train one with `glassnet train-text`)")
         try:
+            optional = {k: meta[k] for k in ("batch_size", "learning_rate", "clipvalue", "seed") if k in meta}
             lm = cls(arch=meta["arch"], hidden=meta["hidden"], seq_length=meta["seq_length"],
-                     stateful=meta["stateful"])
+                     stateful=meta["stateful"], **optional)  # files before the optional keys: the defaults
             vocab = Vocabulary(meta["vocabulary"])
         except (KeyError, ConfigError) as e:
             raise ModelFileError(f"{path}: the language model's metadata is damaged: {e}") from None

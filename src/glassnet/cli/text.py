@@ -20,6 +20,8 @@ from . import _common as c
 
 __all__ = ["add_parser", "run_generate", "run_train"]
 
+DEFAULT_PRIME = "The "
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -59,7 +61,9 @@ def add_parser(subparsers) -> None:
         "flattened (> 1).",
     )
     g.add_argument("--model", required=True, metavar="FILE", help="a model file from `glassnet train-text`")
-    g.add_argument("--prime", default="The ", help='characters to start from (default: "The ")')
+    g.add_argument("--prime", default=None,
+                   help='characters to start from (default: "The " if the model knows those characters, else the '
+                   "first character of its vocabulary)")
     g.add_argument("--length", type=int, default=200, metavar="N", help="characters to draw (default: 200)")
     g.add_argument("--temperature", type=float, default=1.0, metavar="X", help="sampling temperature > 0 (default: 1)")
     g.add_argument("--seed", type=int, default=None, metavar="S", help="seed of the draws (default: fresh)")
@@ -85,6 +89,9 @@ def run_train(args) -> int:
         raise DataError(f"--text {args.text}: cannot read the file: {e.strerror or e}") from None
     source = "pydoc_data.topics" if args.text is None else args.text
     train, val = split_text(text, fraction)
+    if len(val) == 1:  # one character predicts nothing: say so before training, not after
+        raise ConfigError(f"--validation-fraction {fraction:g} holds out 1 character of {source}'s {len(text)}; "
+                          "bits per character need at least 2: raise --validation-fraction")
     if len(train) < lm.seq_length + 1:
         raise ConfigError(f"--text {source}: {len(train)} training characters are fewer than one window of "
                           f"--seq-length + 1 = {lm.seq_length + 1}")
@@ -123,7 +130,7 @@ def run_train(args) -> int:
     print(f"model: {args.arch}, {report['parameters']:,} parameters; smoothed loss {last['smooth_loss']:.4f} "
           f"nats/char against ln V = {report['uniform_loss']:.4f}{bpc} (uniform {report['uniform_bpc']:.3f}); "
           f"{report['chars_per_second']:,.0f} chars/s" + (f"; saved to {args.save}" if args.save else ""))
-    prime = "The " if set("The ") <= set(lm.vocabulary_.chars) else train[0]
+    prime = DEFAULT_PRIME if set(DEFAULT_PRIME) <= set(lm.vocabulary_.chars) else train[0]
     print(f"sample (temperature 0.8, seed 0): {prime + lm.sample(prime, 200, 0.8, seed=0)!r}")
     return 0
 
@@ -133,10 +140,22 @@ def run_generate(args) -> int:
     temperature = c.positive_float("--temperature", args.temperature)
     seed = None if args.seed is None else check_non_negative_int("--seed", args.seed)
     lm = CharLM.load(args.model)
-    text = lm.sample(args.prime, length, temperature, seed=seed)
+    chars = lm.vocabulary_.chars
+    prime = args.prime
+    if prime is None:  # the default start, or one the model surely knows
+        prime = DEFAULT_PRIME if set(DEFAULT_PRIME) <= set(chars) else chars[0]
+    elif not prime:
+        raise ConfigError("--prime is empty; the model needs at least one character to start from")
+    try:
+        lm.vocabulary_.encode(prime, "the prime")
+    except DataError as e:
+        shown = chars if len(chars) <= 100 else chars[:100] + "…"
+        raise DataError(f"{e}. The model knows these {len(chars)} characters (pass --prime with some of them): "
+                        f"{shown!r}") from None
+    text = lm.sample(prime, length, temperature, seed=seed)
     if args.json:
-        c.print_json({"model": args.model, "prime": args.prime, "length": length, "temperature": temperature,
+        c.print_json({"model": args.model, "prime": prime, "length": length, "temperature": temperature,
                       "seed": seed, "text": text})
         return 0
-    print(text if args.no_prime else args.prime + text)
+    print(text if args.no_prime else prime + text)
     return 0

@@ -158,6 +158,20 @@ def sunspots() -> tuple[np.ndarray, np.ndarray]:
     return frame["YEAR"].to_numpy().astype(int), frame["SUNACTIVITY"].to_numpy(dtype=np.float64)
 
 
+def _mean_std(values: np.ndarray) -> tuple[float, float]:
+    """The mean and standard deviation of finite ``values`` (T,), computed on values divided by their largest
+    magnitude so that no square overflows (values near 1e300); a std of 0 (a constant series) becomes 1."""
+    top = float(np.max(np.abs(values)))
+    if top == 0.0:
+        return 0.0, 1.0
+    unit = values / top  # (T,) in [-1, 1]
+    mean, std = float(unit.mean()) * top, float(unit.std()) * top
+    if not (np.isfinite(mean) and np.isfinite(std)):
+        raise DataError(f"the series' values (up to {top:.3g} in magnitude) have a mean or spread that float64 "
+                        "cannot hold; rescale the series")
+    return mean, std or 1.0
+
+
 class WindowForecaster:
     """An LSTM that forecasts the next value of a series from its previous ``window`` values.
 
@@ -233,7 +247,7 @@ class WindowForecaster:
         clipnorm = check_number("clipnorm", self.clipnorm, low_open=True, allow_none=True,
                                 expected="a positive number or None")
         X, y, values = self._windows(series, "series")
-        self.mean_, self.std_ = float(values.mean()), float(values.std()) or 1.0  # every value once
+        self.mean_, self.std_ = _mean_std(values)  # every value once
         self.model_ = Sequential([LSTM(units), Dense(1)], seed=self.seed, dtype=self.dtype, name="forecast")
         self.model_.compile(loss="mse", optimizer=Adam(lr, clipnorm=clipnorm))
         history = self.model_.fit(self._scale(X), self._scale(y), epochs=epochs, batch_size=batch_size,
@@ -259,13 +273,21 @@ class WindowForecaster:
         Returns
         -------
         dict
-            ``windows`` (N), ``mse`` (the model's), ``naive_mse`` (repeating the last value), ``ratio``
-            (``mse / naive_mse``), in the series' units squared.
+            ``windows`` (N), ``mse`` (the model's), ``naive_mse`` (repeating the last value), in the series'
+            units squared, and ``ratio`` (``mse / naive_mse``; 1 when both are 0, as on a constant series, and
+            inf when only the naive one is).
         """
         X, y, _ = self._windows(series, "series")
-        mse = float(np.mean((self.predict(X) - y) ** 2))
-        naive = float(np.mean((naive_forecast(X) - y) ** 2))
-        ratio = mse / naive if naive else float("inf")
+        e, e_naive = self.predict(X) - y, naive_forecast(X) - y  # (N, 1) each
+        with np.errstate(over="ignore"):  # errors near 1e160 and above: the MSE is inf, as it is
+            mse, naive = float(np.mean(e**2)), float(np.mean(e_naive**2))
+        if naive and np.isfinite(mse) and np.isfinite(naive):
+            ratio = mse / naive
+        elif naive:  # an MSE overflowed: the ratio from the errors divided by the largest one
+            top = max(float(np.max(np.abs(e))), float(np.max(np.abs(e_naive))))
+            ratio = float(np.mean((e / top) ** 2) / np.mean((e_naive / top) ** 2))
+        else:
+            ratio = 1.0 if mse == 0 else float("inf")  # 0/0: as good as the naive forecast
         return {"windows": len(X), "mse": mse, "naive_mse": naive, "ratio": ratio}
 
     def __repr__(self) -> str:

@@ -280,7 +280,8 @@ def train(arch: str, X_train, y_train, X_test, y_test, *, epochs: int | None = N
                          f"{X_train.shape[1:]}; train and test series must have the same length and channels")
     codes, classes = encode_labels(y_train, "y_train")
     if len(classes) < 2:
-        raise DataError(f"y_train holds one class only ({classes[0]!r}); classification needs at least 2")
+        only = classes[0].item() if isinstance(classes[0], np.generic) else classes[0]  # 'a', not np.str_('a')
+        raise DataError(f"y_train holds one class only ({only!r}); classification needs at least 2")
     test_codes = check_labels(y_test, classes, "y_test")
     batch_size = paper_batch_size(len(X_train)) if batch_size is None else check_positive_int("batch_size",
                                                                                             batch_size)

@@ -174,7 +174,8 @@ def gradcheck(subject, X, y=None, *, training: bool = True, h: float = 1e-6, max
     Raises
     ------
     ConfigError
-        A subject that is not a Sequential, Layer or Loss, or a bad ``training``.
+        A subject that is not a Sequential, Layer or Loss, a bad ``training``, or a recurrent layer with
+        truncated backpropagation (``bptt=k``), whose gradient is not the whole graph's by design.
     NotBuiltError
         A model that is not compiled.
     DataError, ShapeError
@@ -184,6 +185,7 @@ def gradcheck(subject, X, y=None, *, training: bool = True, h: float = 1e-6, max
     tol = check_number("tol", tol, low_open=True)
     if not isinstance(subject, (Sequential, Layer, Loss)):
         raise ConfigError(f"gradcheck takes a Sequential, a Layer or a Loss; received {type(subject).__name__}")
+    _refuse_truncated(subject)
     rng = np.random.default_rng(seed)
     if isinstance(subject, Sequential):
         report = _check_model(subject, X, y, training, h, max_checks, rng, seed)
@@ -193,6 +195,23 @@ def gradcheck(subject, X, y=None, *, training: bool = True, h: float = 1e-6, max
         report = _check_loss(subject, X, y, h, max_checks, rng)
     report.tol = tol
     return report
+
+
+def _refuse_truncated(subject) -> None:
+    """ConfigError for a recurrent layer with ``bptt=k``: its gradient is, by design, not the full graph's."""
+    layers = subject.layers if isinstance(subject, Sequential) else [subject] if isinstance(subject, Layer) else []
+    todo = list(layers)
+    while todo:
+        layer = todo.pop()
+        todo += [v for v in vars(layer).values() if isinstance(v, Layer)]  # wrapped layers (Bidirectional...)
+        todo += [v for vals in vars(layer).values() if isinstance(vals, (list, tuple))
+                 for v in vals if isinstance(v, Layer)]
+        if getattr(layer, "bptt", None):
+            raise ConfigError(f"Layer {layer.display_name!r} has bptt={layer.bptt}: truncated backpropagation "
+                              "through time stops the gradient every bptt steps on purpose, so it is not the "
+                              "finite-difference gradient of the whole graph; check the layer with bptt=None "
+                              "(tests/layers/test_recurrent_features.py checks the truncated gradient against "
+                              "the truncated graph)")
 
 
 def _check_model(model, X, y, training, h, max_checks, rng, seed) -> GradcheckReport:

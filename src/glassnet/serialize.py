@@ -175,6 +175,9 @@ def read_model_file(path) -> tuple[dict, dict[str, np.ndarray]]:
     Every member is checked before it is read (see :func:`_read_member`); nothing is unpickled.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ModelFileError(f"{path} is a directory, not a model file (glassnet model files are single .glassnet "
+                             "files written by model.save)")
     if not os.path.isfile(path):
         raise ModelFileError(f"{path}: no such model file")
     try:

@@ -35,8 +35,30 @@ __all__ = [
 ]
 
 
-class Activation(Layer):
-    """An elementwise activation ``a = f(z)``; subclasses define ``f`` and ``slope``."""
+class _ByName(type):
+    """``Activation("tanh")`` builds the named activation layer, as ``keras.layers.Activation("tanh")`` does."""
+
+    def __call__(cls, *args, **kwargs):
+        if cls is not Activation:
+            return super().__call__(*args, **kwargs)
+        if len(args) > 1 or set(kwargs) - {"activation", "name", "input_shape"}:
+            raise ConfigError("Activation(activation, name=None, input_shape=None) builds the named activation "
+                              f"layer; received {len(args)} positional arguments and {sorted(kwargs)}")
+        activation = args[0] if args else kwargs.pop("activation", None)
+        if activation is None:
+            raise ConfigError("Activation needs the activation to build, e.g. Activation('tanh')")
+        layer = get_activation(activation)
+        layer = type(layer)(**{k: v for k, v in kwargs.items() if k in ("name", "input_shape")},
+                            **{k: v for k, v in layer.get_config().items() if k != "name"})
+        return layer
+
+
+class Activation(Layer, metaclass=_ByName):
+    """An elementwise activation ``a = f(z)``; subclasses define ``f`` and ``slope``.
+
+    ``Activation("tanh")`` (or any name or class :func:`get_activation` takes) builds that activation's layer,
+    as ``keras.layers.Activation`` does: ``Activation("relu")`` is a :class:`ReLU`.
+    """
 
     key = "activation"
     formula = "f(Z)"

@@ -16,6 +16,7 @@ TINY = bench.Workload("tiny", rows=96, layers=(8, 6, 3), batch_size=32)
 TINY_FCN = bench.Workload("tiny-fcn", rows=8, layers=bench.ConvNet("fcn", (16, 1), 2), batch_size=4)
 TINY_CNN = bench.Workload("tiny-cnn", rows=24, layers=bench.ConvNet("cnn", (8, 8, 1), 3), batch_size=16)
 TINY_LSTM = bench.Workload("tiny-lstm", rows=48, layers=bench.LSTMNet((6, 3), 8, 3), batch_size=16)
+TINY_GRU = bench.Workload("tiny-gru", rows=48, layers=bench.GRUNet((6, 3), 8, 3), batch_size=16)
 TINY_SWEEP = bench.Sweep(rows=64, n_in=8, n_out=3, widths=(4, 8), width_batch=16, batch_sizes=(16, 32),
                          batch_width=4)
 
@@ -38,7 +39,10 @@ def test_report_has_every_contestant_with_time_memory_and_final_loss(report):
     assert list(by_name) == ["glassnet", "floor", "torch", "sklearn"]
     for r in by_name.values():
         assert r["seconds_per_epoch"] > 0 and len(r["times"]) == 1 and r["epochs_trained"] == 2
+        assert r["cpu_seconds_per_epoch"] == r["cpu_times"][0] > 0  # the process's CPU time besides the wall clock
         assert r["peak_rss_mib"] is None or r["peak_rss_mib"] >= 0
+    assert w["cpu_ratios"]["torch"] == pytest.approx(
+        by_name["glassnet"]["cpu_seconds_per_epoch"] / by_name["torch"]["cpu_seconds_per_epoch"])
     assert by_name["torch"]["peak_traced_mib"] is None  # tracemalloc cannot see torch's allocator
     assert by_name["glassnet"]["peak_traced_mib"] > 0
     assert by_name["floor"]["final_loss"] is None
@@ -106,22 +110,54 @@ def test_lstm_is_a_default_workload():
     assert (bench.WORKLOADS["lstm"].batch_size, bench.WORKLOADS["lstm"].quick_rows) == (64, 512)
 
 
+@pytest.fixture(scope="module")
+def gru_report():
+    return bench.run([TINY_GRU], repeats=1)
+
+
+def test_gru_workload_runs_glassnet_floor_and_torch_on_equal_work(gru_report):
+    (w,) = gru_report["workloads"]
+    assert (w["arch"], w["input_shape"], w["units"], w["n_classes"]) == ("gru", [6, 3], 8, 3)
+    assert w["batches_per_epoch"] == 3 and w["net"] == "GRU 8 (last step) → 3"
+    assert w["params"] == (3 * 24 + 8 * 24 + 2 * 24) + (8 * 3 + 3)  # W, U, b (input and recurrent rows), Dense
+    by_name = {r["name"]: r for r in w["results"]}
+    assert list(by_name) == ["glassnet", "floor", "torch"] and set(w["ratios"]) == {"floor", "torch"}
+    # same start, data and optimizer (torch's two GRU biases are glassnet's b[0] and b[1]): only the shuffles
+    # differ, which over 6 steps moves the loss by up to a fifth of what it fell
+    init = bench.contestants.trainable_weights(bench.contestants.glassnet_model(TINY_GRU.layers))
+    start, _ = bench.evaluate(init, bench.make_data(48, (6, 3), 3), TINY_GRU.layers)
+    ours, theirs = by_name["glassnet"]["final_loss"], by_name["torch"]["final_loss"]
+    assert ours < start and theirs < start and abs(ours - theirs) < 0.3 * (start - min(ours, theirs)) + 1e-3, (
+        start, ours, theirs)
+    assert "**tiny-gru**: 48×6×3, GRU 8 (last step) → 3, batch 16" in bench.to_markdown(gru_report)
+
+
+def test_gru_is_a_default_workload():
+    assert bench.DEFAULT.index("gru") == bench.DEFAULT.index("lstm") + 1
+    assert bench.WORKLOADS["gru"].layers == bench.GRUNet((50, 32), 128, 10) != bench.LSTMNet((50, 32), 128, 10)
+    assert (bench.WORKLOADS["gru"].batch_size, bench.WORKLOADS["gru"].quick_rows) == (64, 512)
+
+
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 @pytest.mark.parametrize("net", [bench.ConvNet("fcn", (16, 1), 3), bench.ConvNet("cnn", (8, 8, 1), 10), (8, 6, 3),
-                                 bench.LSTMNet((7, 4), 5, 3)])
+                                 bench.LSTMNet((7, 4), 5, 3), bench.GRUNet((7, 4), 5, 3)])
 def test_torch_twin_computes_what_the_glassnet_model_computes(net):
-    from glassnet.bench.nets import build_glassnet, from_torch, torch_input, torch_twin, trainable
+    from glassnet.bench.nets import build_glassnet, glassnet_weights, torch_input, torch_twin, trainable
 
     model = build_glassnet(net, seed=0)
     data = bench.make_data(6, net[0] if isinstance(net, tuple) else net.input_shape, 3)
     weights = bench.contestants.trainable_weights(model)
+    weights = [w + np.random.default_rng(i).normal(0, 0.3, w.shape).astype(w.dtype)  # no zero bias: every
+               for i, w in enumerate(weights)]                                        # column block counts
+    bench.contestants.set_trainable_weights(model, weights)
     twin = torch_twin(net, weights)
     model.forward(data.X, training=True)  # batch statistics in both
     ours = model.layers[-1].z  # logits
     theirs = twin(torch_input(net, data.X)).detach().numpy()
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5, err_msg="glassnet vs torch logits")
-    for w, p in zip(weights, trainable(twin), strict=True):  # the layouts convert both ways exactly
-        np.testing.assert_array_equal(w, from_torch(p.detach().numpy()))
+    back = glassnet_weights(net, [p.detach().numpy() for p in trainable(twin)])
+    for w, b in zip(weights, back, strict=True):  # the layouts convert both ways exactly
+        np.testing.assert_array_equal(w, b)
 
 
 def test_report_records_environment_and_sweep(report):
@@ -212,6 +248,14 @@ def test_lstm_floor_does_the_products_of_backpropagation_through_time(monkeypatc
     assert len(calls) == 2 * (1 + 6 + 3 + 6 + 2) and all(out for *_, out in calls)
     assert {((16 * 6, 3), (3, 32), True), ((16, 8), (8, 32), True), ((16, 32), (32, 8), True),
             ((3, 16 * 6), (16 * 6, 32), True), ((8, 16 * 6), (16 * 6, 32), True)} <= set(calls)
+
+
+def test_gru_floor_does_the_same_products_with_three_gates(monkeypatch):
+    net = bench.GRUNet((6, 3), 8, 3)
+    calls = floor_products(monkeypatch, net, 32, net.input_shape, 16)
+    assert len(calls) == 2 * (1 + 6 + 3 + 6 + 2) and all(out for *_, out in calls)
+    assert {((16 * 6, 3), (3, 24), True), ((16, 8), (8, 24), True), ((16, 24), (24, 8), True),
+            ((3, 16 * 6), (16 * 6, 24), True), ((8, 16 * 6), (16 * 6, 24), True)} <= set(calls)
 
 
 def test_bad_workload_is_a_config_error():

@@ -33,14 +33,14 @@ def make(cls, C, U, dtype, seed=0, **kw):
     return layer
 
 
-def run(mode, monkeypatch, layer, x, dy, initial_state=None, mask=None, passes=1):
+def run(mode, monkeypatch, layer, x, dy, initial_state=None, mask=None, passes=1, dstates=None):
     """Everything a forward and backward pass under GLASSNET_ACCEL=mode produces, as copies, by name."""
     monkeypatch.setenv("GLASSNET_ACCEL", mode)
     out = {}
     for p in range(passes):  # a stateful layer carries its states from one pass into the next
         layer.initial_state, layer.input_mask = initial_state, mask
         y = layer.forward(x, training=True)
-        dx = layer.backward(dy)
+        dx = layer.backward(dy) if dstates is None else layer.backward(dy, dstates)
         out |= {f"y{p}": y.copy(), f"dx{p}": None if dx is None else dx.copy()}
         out |= {f"{k}{p}": getattr(layer, k).copy() for k in CACHED[type(layer)]}
         out |= {f"d{k}{p}": g.copy() for k, g in layer.grads.items()}
@@ -94,7 +94,10 @@ def test_fused_equals_numpy_with_initial_state_and_truncated_bptt(monkeypatch, c
     h0 = [rng.standard_normal((N, U)).astype(dtype) for _ in cls.state_keys]
     reference, fused = both(monkeypatch, layer, x, dy, initial_state=h0)
     assert_bit_identical(reference, fused)
-    assert len(reference) and all(np.abs(reference[f"dstate{i}_0"]).max() > 0 for i in range(len(h0)))
+    assert all(np.abs(reference[f"dstate{i}_0"]).max() > 0 for i in range(len(h0)))
+    # gradients of the final states too (return_state): the fused forward, then the reference backward
+    dstates = [rng.standard_normal((N, U)).astype(dtype) for _ in cls.state_keys]
+    assert_bit_identical(*both(monkeypatch, layer, x, dy, initial_state=h0, dstates=dstates))
 
 
 @pytest.mark.parametrize("cls", [LSTM, GRU])

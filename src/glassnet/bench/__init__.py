@@ -1,8 +1,8 @@
 """The benchmark harness behind ``glassnet bench``: seconds per epoch against the GEMM floor and peers.
 
 Workloads are MLPs (wide, small, deep, and the sweep), two conv nets (:class:`ConvNet`): Wang et
-al.'s FCN on GunPoint-sized series and the digits CNN, and an LSTM over sequences (:class:`LSTMNet`,
-backpropagation through time). For each workload, in this one process, on the
+al.'s FCN on GunPoint-sized series and the digits CNN, and an LSTM and a GRU over sequences
+(:class:`LSTMNet`, :class:`GRUNet`: backpropagation through time). For each workload, in this one process, on the
 same synthetic data (seeded), the same architecture and the same initial weights, with Adam (lr 1e-3,
 eps 1e-7), the same batch size, float32 and the same thread count, the harness times one training
 epoch of
@@ -10,8 +10,8 @@ epoch of
 - ``glassnet``: ``model.fit(X, y, epochs=1, verbose=0, shuffle=True)``;
 - ``floor``: NumPy doing only the matrix products an epoch needs, into preallocated outputs: per batch
   and layer ``Z = X·W``, ``dW = Xᵀ·dZ`` and (not for the first layer) ``dX = dZ·Wᵀ`` (for a
-  convolution, X is its im2col matrix; for an LSTM, ``X·W`` for all steps, ``h·U`` and ``dG·Uᵀ`` per
-  step, then ``dW`` and ``dU``);
+  convolution, X is its im2col matrix; for an LSTM or a GRU, ``X·W`` for all steps, ``h·U`` and ``dG·Uᵀ``
+  per step, then ``dW`` and ``dU``);
 - ``torch``: PyTorch, ``torch.nn`` + ``torch.optim.Adam`` in a plain loop over shuffled batches
   (the same layers, translated by :func:`~glassnet.bench.nets.torch_twin`);
 - ``sklearn``: ``MLPClassifier(solver="adam", alpha=0).partial_fit`` (one epoch per call; MLPs only).
@@ -37,9 +37,9 @@ of CuPy's memory pool (torch: of its caching allocator's reserved memory); see :
 from .contestants import CONTESTANTS, evaluate, make_data
 from .harness import DEFAULT, SWEEP, WORKLOADS, Sweep, Workload, run, run_sweep, run_workload
 from .measure import PeakDeviceMemory, PeakRSS, blas_threads, device_info, environment
-from .nets import ConvNet, LSTMNet
+from .nets import ConvNet, GRUNet, LSTMNet
 from .report import plot, to_markdown, write_json
 
-__all__ = ["CONTESTANTS", "DEFAULT", "SWEEP", "WORKLOADS", "ConvNet", "LSTMNet", "PeakDeviceMemory", "PeakRSS",
+__all__ = ["CONTESTANTS", "DEFAULT", "SWEEP", "WORKLOADS", "ConvNet", "GRUNet", "LSTMNet", "PeakDeviceMemory", "PeakRSS",
            "Sweep", "Workload", "blas_threads", "device_info", "environment", "evaluate", "make_data", "plot", "run",
            "run_sweep", "run_workload", "to_markdown", "write_json"]

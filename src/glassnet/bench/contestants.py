@@ -1,8 +1,8 @@
 """The contestants: each builds its model on the shared data and weights and returns an epoch to time.
 
 A builder takes ``(layers, batch, data, init, threads, device)`` — ``layers`` an MLP's widths
-``(n_in, hidden..., n_classes)``, a :class:`~glassnet.bench.nets.ConvNet` or a
-:class:`~glassnet.bench.nets.LSTMNet`, ``init`` the glassnet
+``(n_in, hidden..., n_classes)``, a :class:`~glassnet.bench.nets.ConvNet` or a recurrent net
+(:class:`~glassnet.bench.nets.LSTMNet`, :class:`~glassnet.bench.nets.GRUNet`), ``init`` the glassnet
 model's trainable weights, :func:`trainable_weights` (``[W1, b1, W2, b2, ...]`` for an MLP, ``W`` of shape ``(n_in, n_out)``),
 ``device`` a :class:`~glassnet.backend.Device` (default the CPU) — and returns a :class:`Runner`. Peers are
 imported inside their builder, so glassnet never needs them to import.
@@ -25,10 +25,10 @@ from ..backend import CPU, Device, get_device, synchronize
 from ..errors import ConfigError
 from .nets import (
     ConvNet,
-    LSTMNet,
+    RecurrentNet,
     build_glassnet,
-    from_torch,
     gemm_shapes,
+    glassnet_weights,
     torch_input,
     torch_twin,
     trainable,
@@ -118,7 +118,7 @@ def set_trainable_weights(model, weights: list[np.ndarray]) -> None:
 
 def applies(name: str, layers) -> bool:
     """Whether contestant ``name`` can train ``layers``: scikit-learn has MLPs only."""
-    return not (name == "sklearn" and isinstance(layers, (ConvNet, LSTMNet)))
+    return not (name == "sklearn" and isinstance(layers, (ConvNet, RecurrentNet)))
 
 
 def _glassnet(layers, batch, data, init, threads, device=CPU) -> Runner:
@@ -135,13 +135,13 @@ def _floor(layers, batch, data, init, threads, device=CPU) -> Runner:
 
     For an MLP, ``A`` is a slice of X for the first layer and the previous ``Z`` after it; for a conv
     net each layer's ``A`` is its im2col matrix, a preallocated buffer: the floor pays no shuffling,
-    im2col or col2im copy, and nothing elementwise (BN, activations, pooling, Adam). An LSTM has
-    its own products (:func:`_lstm_floor`). Every array lives on ``device`` (X copied there once: the
+    im2col or col2im copy, and nothing elementwise (BN, activations, pooling, Adam). A recurrent net
+    has its own products (:func:`_recurrent_floor`). Every array lives on ``device`` (X copied there once: the
     floor pays no transfer) and every product is its module's ``matmul``.
     """
     device = get_device(device)
-    if isinstance(layers, LSTMNet):
-        return _lstm_floor(layers, batch, data, init, device)
+    if isinstance(layers, RecurrentNet):
+        return _recurrent_floor(layers, batch, data, init, device)
     xp = device.module
     gemms = gemm_shapes(layers)  # (rows per sample, k, n) per weighted layer
     chained = not isinstance(layers, ConvNet)
@@ -177,22 +177,23 @@ def _floor(layers, batch, data, init, threads, device=CPU) -> Runner:
     return Runner(epoch, None, note="matrix products only", sync=lambda: synchronize(device))
 
 
-def _lstm_floor(net: LSTMNet, batch, data, init, device: Device) -> Runner:
-    """The products of backpropagation through time, per batch of m sequences of T steps::
+def _recurrent_floor(net: RecurrentNet, batch, data, init, device: Device) -> Runner:
+    """The products of backpropagation through time, per batch of m sequences of T steps, G = 4 gates (LSTM) or 3 (GRU)::
 
-        A = X·W                    (m·T, C)·(C, 4U)     all steps at once
-        A_t += h_{t-1}·U           (m, U)·(U, 4U)       T times
+        A = X·W                    (m·T, C)·(C, G·U)    all steps at once
+        A_t += h_{t-1}·U           (m, U)·(U, G·U)      T times
         Z = h_T·V                  (m, U)·(U, K)        the Dense layer, then its dV = h_Tᵀ·dZ, dh = dZ·Vᵀ
-        dh_{t-1} = dG_t·Uᵀ         (m, 4U)·(4U, U)      T times
-        dW = Xᵀ·dG,  dU = Hᵀ·dG    (C or U, m·T)·(m·T, 4U)
+        dh_{t-1} = dG_t·Uᵀ         (m, G·U)·(G·U, U)    T times
+        dW = Xᵀ·dG,  dU = Hᵀ·dG    (C or U, m·T)·(m·T, G·U)
 
     X is a view of the batch (batch major: the floor pays no transposing copy), the rest preallocated
-    buffers; nothing elementwise (gates, cell, softmax, Adam).
+    buffers; nothing elementwise (gates, cell, softmax, Adam). The GRU's input and recurrent sides have
+    deltas of the same shape (they differ in the candidate's third); one array stands for both.
     """
     xp = device.module
     W, Uh, _, V, _ = (xp.asarray(w) for w in init)
     T, C = net.input_shape
-    u, K = net.units, net.n_classes
+    u, K, G = net.units, net.n_classes, net.gates
     X, rows = xp.asarray(data.X), len(data.X)  # no copy on the CPU
     dW, dU, dV = xp.empty_like(W), xp.empty_like(Uh), xp.empty_like(V)
     rng = np.random.default_rng(SEED)
@@ -201,9 +202,9 @@ def _lstm_floor(net: LSTMNet, batch, data, init, device: Device) -> Runner:
         return xp.asarray(rng.standard_normal(shape, dtype=np.float32))
 
     def buffers(m):
-        return {"A": xp.empty((m * T, 4 * u), np.float32), "hU": xp.empty((m, 4 * u), np.float32),
+        return {"A": xp.empty((m * T, G * u), np.float32), "hU": xp.empty((m, G * u), np.float32),
                 "H": normal((m * T, u)), "Z": xp.empty((m, K), np.float32), "dZ": normal((m, K)),
-                "dh": xp.empty((m, u), np.float32), "dG": normal((m * T, 4 * u))}
+                "dh": xp.empty((m, u), np.float32), "dG": normal((m * T, G * u))}
 
     by_size = {m: buffers(m) for m in {batch, rows % batch or batch}}
 
@@ -212,7 +213,7 @@ def _lstm_floor(net: LSTMNet, batch, data, init, device: Device) -> Runner:
             x = X[s:s + batch]  # (m, T, C), a view
             m = len(x)
             b = by_size[m]
-            H, dG = b["H"].reshape(m, T, u), b["dG"].reshape(m, T, 4 * u)
+            H, dG = b["H"].reshape(m, T, u), b["dG"].reshape(m, T, G * u)
             xp.matmul(x.reshape(m * T, C), W, out=b["A"])
             for t in range(T):
                 xp.matmul(H[:, t], Uh, out=b["hU"])
@@ -258,7 +259,7 @@ def _torch(layers, batch, data, init, threads, device=CPU) -> Runner:
                 total += loss.item() * len(idx)  # the epoch's mean loss, as fit() and partial_fit() track it
 
     def weights():
-        return [from_torch(p.detach().cpu().numpy()) for p in trainable(net)]
+        return glassnet_weights(layers, [p.detach().cpu().numpy() for p in trainable(net)])
 
     if where == "cuda":
         note = f"torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.get_device_name()}, TF32 off"
@@ -310,16 +311,16 @@ def evaluate(weights: list[np.ndarray], data: Data, layers=None, *, chunk: int =
     """Mean softmax cross-entropy and accuracy of the net ``layers`` with these weights, on all of ``data``.
 
     One formula for every contestant, so the final numbers compare like with like. An MLP (``layers``
-    None or widths) runs as NumPy ReLU layers here; a :class:`ConvNet` or an :class:`LSTMNet` runs as
+    None or widths) runs as NumPy ReLU layers here; a :class:`ConvNet` or a recurrent net runs as
     glassnet's model in training mode, so batch normalization uses the statistics of the chunk (the whole training set when it
     has at most ``chunk`` rows) rather than the moving averages, which torch keeps with the unbiased
     variance.
     """
     model = None
-    if isinstance(layers, (ConvNet, LSTMNet)):
+    if isinstance(layers, (ConvNet, RecurrentNet)):
         model = build_glassnet(layers, SEED)
-        if isinstance(layers, LSTMNet):
-            chunk = min(chunk, 512)  # the LSTM keeps every step's gates: (T, chunk, 4U) floats
+        if isinstance(layers, RecurrentNet):
+            chunk = min(chunk, 512)  # the layer keeps every step's gates: (T, chunk, G·U) floats
         set_trainable_weights(model, weights)
     loss, hits, n = 0.0, 0, len(data.X)
     for s in range(0, n, chunk):

@@ -34,7 +34,7 @@ from .contestants import (
     trainable_weights,
 )
 from .measure import PeakDeviceMemory, PeakRSS, blas_threads, device_info, environment
-from .nets import ConvNet, LSTMNet, describe
+from .nets import ConvNet, GRUNet, LSTMNet, RecurrentNet, describe
 
 __all__ = ["DEFAULT", "SWEEP", "WORKLOADS", "Sweep", "Workload", "run", "run_sweep", "run_workload"]
 
@@ -45,13 +45,13 @@ _PEER_MODULES = {"torch": "torch", "sklearn": "sklearn"}
 class Workload:
     """A classification problem: ``rows`` samples through ``layers``.
 
-    ``layers`` is an MLP's widths ``(n_in, hidden..., n_classes)``, a :class:`~glassnet.bench.ConvNet`
-    or a :class:`~glassnet.bench.LSTMNet`.
+    ``layers`` is an MLP's widths ``(n_in, hidden..., n_classes)``, a :class:`~glassnet.bench.ConvNet`,
+    a :class:`~glassnet.bench.LSTMNet` or a :class:`~glassnet.bench.GRUNet`.
     """
 
     name: str
     rows: int
-    layers: tuple[int, ...] | ConvNet | LSTMNet
+    layers: tuple[int, ...] | ConvNet | RecurrentNet
     batch_size: int
     quick_rows: int | None = None  # rows with --quick (None: the same)
 
@@ -79,23 +79,29 @@ WORKLOADS = {
     "cnn": Workload("cnn", 1797, ConvNet("cnn", (8, 8, 1), 10), 32),
     # 50 steps of 32 features, LSTM(128): backpropagation through time, about a second per epoch
     "lstm": Workload("lstm", 2048, LSTMNet((50, 32), 128, 10), 64, quick_rows=512),
+    # the same with GRU(128) (Keras' reset_after=True, torch's nn.GRU): three gates instead of four
+    "gru": Workload("gru", 2048, GRUNet((50, 32), 128, 10), 64, quick_rows=512),
 }
 SWEEP = Sweep()
-DEFAULT = ("wide", "small", "deep", "fcn", "cnn", "lstm", "sweep")
+DEFAULT = ("wide", "small", "deep", "fcn", "cnn", "lstm", "gru", "sweep")
 
 
-def _median_times(runners: dict[str, Runner], repeats: int) -> dict[str, list[float]]:
+def _median_times(runners: dict[str, Runner], repeats: int, cpu: dict | None = None) -> dict[str, list[float]]:
     """Time ``repeats`` epochs of each, taking turns so that load changes hit every contestant alike.
 
     The clock is read after ``sync()``: on a GPU an epoch returns while its last kernels are still queued.
+    ``cpu``, if given, receives each epoch's CPU time of the process (``time.process_time``, every thread),
+    which other processes on a shared machine disturb less than the wall clock.
     """
     times = {k: [] for k in runners}
     for _ in range(repeats):
         for name, runner in runners.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             runner.epoch()
             runner.sync()
             times[name].append(time.perf_counter() - t0)
+            if cpu is not None:
+                cpu.setdefault(name, []).append(time.process_time() - c0)
     return times
 
 
@@ -140,7 +146,7 @@ def _device_memory(name: str, device: Device):
 
 def _shape(w: Workload) -> tuple[tuple[int, ...], int]:
     """(one sample's shape, number of classes)."""
-    if isinstance(w.layers, (ConvNet, LSTMNet)):
+    if isinstance(w.layers, (ConvNet, RecurrentNet)):
         return w.layers.input_shape, w.layers.n_classes
     return (w.layers[0],), w.layers[-1]
 
@@ -184,23 +190,29 @@ def run_workload(w: Workload, *, quick=False, repeats=3, contestants=tuple(CONTE
                          "device_memory_method": getattr(gpu_mem, "method", None),
                          "peak_device_mib": _mib(getattr(gpu_mem, "delta", None))}
     log(f"{w.name}: timing {repeats} epochs of {', '.join(runners)}")
-    times = _median_times(runners, repeats)
+    cpu = {}
+    times = _median_times(runners, repeats, cpu)
     steps = -(-rows // w.batch_size)
     for name, runner in runners.items():
         loss, acc = evaluate(runner.weights(), data, w.layers) if runner.weights else (None, None)
         seconds = statistics.median(times[name])
         results[name] |= {"seconds_per_epoch": seconds, "seconds_per_step": seconds / steps, "times": times[name],
+                          "cpu_seconds_per_epoch": statistics.median(cpu[name]), "cpu_times": cpu[name],
                           "epochs_trained": repeats + 1, "final_loss": loss, "final_accuracy": acc}
     ours = results.get("glassnet", {}).get("seconds_per_epoch")
     ratios = {k: ours / r["seconds_per_epoch"] for k, r in results.items()
               if k != "glassnet" and ours and r.get("seconds_per_epoch")}
+    ours_cpu = results.get("glassnet", {}).get("cpu_seconds_per_epoch")
+    cpu_ratios = {k: ours_cpu / r["cpu_seconds_per_epoch"] for k, r in results.items()
+                  if k != "glassnet" and ours_cpu and r.get("cpu_seconds_per_epoch")}
     net = ({"arch": w.layers.arch, "input_shape": list(sample), "n_classes": n_classes}
-           if isinstance(w.layers, (ConvNet, LSTMNet)) else {"layers": list(w.layers)})
-    if isinstance(w.layers, LSTMNet):
+           if isinstance(w.layers, (ConvNet, RecurrentNet)) else {"layers": list(w.layers)})
+    if isinstance(w.layers, RecurrentNet):
         net["units"] = w.layers.units
     return {"name": w.name, "rows": rows, **net, "net": describe(w.layers), "batch_size": w.batch_size,
             "params": sum(a.size for a in init), "batches_per_epoch": steps,
-            "results": [results[k] for k in contestants if k in results], "ratios": ratios}
+            "results": [results[k] for k in contestants if k in results], "ratios": ratios,
+            "cpu_ratios": cpu_ratios}
 
 
 def run_sweep(s: Sweep = SWEEP, *, quick=False, repeats=3, log=None, device="cpu") -> dict:

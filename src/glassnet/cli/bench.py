@@ -1,7 +1,7 @@
 """``glassnet bench``: seconds per epoch of glassnet against the GEMM floor, PyTorch and scikit-learn.
 
 Workloads: three MLPs (wide, small, deep), Wang et al.'s FCN (fcn) and the digits CNN (cnn), an LSTM
-(lstm) and the width/batch sweep; see :mod:`glassnet.bench`. ``--device gpu`` runs glassnet and the floor
+(lstm), a GRU (gru) and the width/batch sweep; see :mod:`glassnet.bench`. ``--device gpu`` runs glassnet and the floor
 with CuPy, PyTorch on CUDA, and skips scikit-learn.
 """
 

@@ -15,6 +15,11 @@ All three follow one plan. Inside, arrays are time major, so every step reads an
 maps onto ``torch.nn``. Per-step arrays live in buffers the layer keeps between calls (reallocated only
 when N or T changes), on the model's device; the dtype of the model is kept throughout.
 
+The loops below are the reference, one NumPy operation a line. With numba (``glassnet.accel``), the LSTM
+and the GRU on the CPU run each step's gate arithmetic through :mod:`glassnet.layers.recurrent_kernels`
+instead: the same operations in the same order and precision in fewer passes, so every output, state and
+gradient is bit-identical (``GLASSNET_ACCEL=numpy`` keeps the NumPy loops).
+
 Sequence options, with Keras' names (docs/guide/sequences.md has examples):
 
 - **States.** Row 0 of ``H`` (and the LSTM's ``C``) is the initial state: zeros, ``layer.initial_state``
@@ -35,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..checks import check_bool, check_positive_int
-from ..errors import ConfigError, ShapeError, invalid_value
+from ..errors import ConfigError, DataError, ShapeError, invalid_value
 from ..initializers import get_initializer, initializer_name
 from . import recurrent_kernels
 from .activations import Activation, get_activation
@@ -146,6 +151,15 @@ class _Recurrent(Layer):
         ``backward(dy, dstates=[dh_T, dc_T])`` adds the gradients of the returned final states
         (an encoder whose states start a decoder passes on the decoder's ``initial_state_grads``).
         """
+        where = f'layer "{self.display_name}" ({type(self).__name__})'
+        given = [] if initial_state is None else initial_state if isinstance(initial_state, list | tuple) else [
+            initial_state]
+        for what, a in [("the input", x), *[("an initial state", s) for s in given]]:
+            dtype = a.dtype if hasattr(a, "dtype") else np.asarray(a).dtype  # a device array stays where it is
+            if dtype.kind not in "fiu":  # a direct call skips the model's input checks: say what is wrong here
+                raise DataError(f"{what.capitalize()} of {where} must hold numbers; received dtype {dtype}")
+        if np.ndim(x) == 3 and np.shape(x)[0] == 0:
+            raise ShapeError(f"The input of {where} has no rows: received shape {np.shape(x)}")
         if not self.built:
             dtype = np.float64 if np.asarray(x).dtype == np.float64 else np.float32
             self.build(np.shape(x)[1:], np.random.default_rng(), dtype)
@@ -158,9 +172,10 @@ class _Recurrent(Layer):
         return [y, *self.states] if self.return_state else y
 
     # -- the pieces every forward and backward uses --------------------------------------------------
-    def _input_projection(self, x: np.ndarray) -> np.ndarray:
+    def _input_projection(self, x: np.ndarray, add_bias: bool = True) -> np.ndarray:
         """Check x (N, T, C) (with the mask and initial states, :meth:`_begin`), keep it time major, return
-        ``A = xt·W + b`` (T, N, G·U) for all steps at once."""
+        ``A = xt·W + b`` (T, N, G·U) for all steps at once (``xt·W`` without ``add_bias``: the fused kernels
+        add b at each step, as the same first addition)."""
         where = f'Input 0 of layer "{self.display_name}" ({type(self).__name__}) is incompatible with the layer'
         if x.ndim != 3:
             raise ShapeError(f"{where}: expected ndim=3 (N, T, C), found ndim={x.ndim}. "
@@ -180,7 +195,8 @@ class _Recurrent(Layer):
         np.copyto(xt, x.transpose(1, 0, 2))  # (T, N, C), in the layer's dtype
         A = buffer(self, "A", (T, N, W.shape[1]), self.dtype)
         np.matmul(xt.reshape(T * N, C), W, out=A.reshape(T * N, -1))  # (T·N, G·U): the big GEMM
-        A += b if b.ndim == 1 else b[0]  # the GRU adds its recurrent bias inside the loop
+        if add_bias:
+            A += b if b.ndim == 1 else b[0]  # the GRU adds its recurrent bias inside the loop
         self.xt = xt
         return A
 
@@ -455,7 +471,8 @@ class LSTM(_Recurrent):
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         u = self.units
-        A = self._input_projection(x)  # (T, N, 4U): x_t·W + b, becomes the gates [i f g o] step by step
+        fused = recurrent_kernels.applies(self, self.params["U"])  # numba: the same arithmetic in fewer passes
+        A = self._input_projection(x, add_bias=not fused)  # (T, N, 4U): x_t·W + b, becomes the gates [i f g o]
         T, N, _ = A.shape
         H, C, Uh, keep = self._states("H", T, N), self._states("C", T, N), self.params["U"], self._keep
         tanh_c = buffer(self, "tanh_c", (T, N, u), self.dtype)
@@ -464,13 +481,13 @@ class LSTM(_Recurrent):
         s = self.xp.full(4 * u, 0.5, self.dtype)  # (4U,), on the model's device
         s[2 * u:3 * u] = 1
         one_minus_s = 1 - s
-        fused = recurrent_kernels.applies(self, A)  # numba: the same arithmetic in fewer passes, bit-identical
         for t in range(T):
             # -- step t: gates, cell, hidden state -------------------------------------------------
             a = A[t]  # (N, 4U)
             np.matmul(H[t], Uh, out=hU)
             if fused:
-                recurrent_kernels.lstm_step(a, hU, s, one_minus_s, C[t], C[t + 1], tanh_c[t], H[t + 1])
+                recurrent_kernels.lstm_step(a, self.params["b"], hU, s, one_minus_s, C[t], C[t + 1], tanh_c[t],
+                                            H[t + 1])  # bit-identical to the lines below
             else:
                 a += hU  # pre-activations x_t·W + h_{t-1}·U + b
                 a *= s
@@ -593,18 +610,18 @@ class GRU(_Recurrent):
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         u = self.units
-        A = self._input_projection(x)  # (T, N, 3U): x_t·W + b[0], becomes the gates [z r n] step by step
+        fused = recurrent_kernels.applies(self, self.params["U"])  # numba: the same arithmetic in fewer passes
+        A = self._input_projection(x, add_bias=not fused)  # (T, N, 3U): x_t·W + b[0], becomes the gates [z r n]
         T, N, _ = A.shape
         H, Uh, b_h, keep = self._states("H", T, N), self.params["U"], self.params["b"][1], self._keep
         hU = buffer(self, "hU", (T, N, 3 * u), self.dtype)  # h_{t-1}·U + b[1]; its n part is needed backward
         r_hn = buffer(self, "r_hn", (N, u), self.dtype)
-        fused = recurrent_kernels.applies(self, A)  # numba: the same arithmetic in fewer passes, bit-identical
         for t in range(T):
             # -- step t: gates, candidate, hidden state ----------------------------------------------
             a, h = A[t], hU[t]  # (N, 3U)
             np.matmul(H[t], Uh, out=h)
             if fused:
-                recurrent_kernels.gru_step(a, h, b_h, H[t], H[t + 1])
+                recurrent_kernels.gru_step(a, self.params["b"][0], h, b_h, H[t], H[t + 1])  # bit-identical
             else:
                 h += b_h
                 zr, n = a[:, :2 * u], a[:, 2 * u:]

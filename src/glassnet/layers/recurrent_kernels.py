@@ -6,14 +6,17 @@ arrays are NumPy's, the layers call these functions instead, which do every per-
 reference in the same order and precision, so outputs, states and gradients are bit-identical
 (``tests/layers/test_recurrent_kernels.py``). Matrix products and ``tanh`` stay NumPy's (see accel).
 
-Forward, per step (after ``hU = h_{t-1}·U``)::
+Forward, per step (after ``hU = h_{t-1}·U``, counting that GEMM)::
 
     LSTM  lstm_gates_in, tanh, lstm_cell, tanh(c), h = o·tanh(c)      6 calls instead of 11
     GRU   gru_gates_in, tanh, gru_candidate_in, tanh, gru_hidden      6 calls instead of 13
 
+and the input-side bias is added in the first kernel of each step, where the reference adds it to every
+step in one pass before its loop (the same first addition of each element, so the same numbers).
 Backward: one kernel per step computes dh, dc and all the gates' deltas from the cached forward arrays,
 where the reference first makes 15 passes over every step (the slopes) and then 9 calls per step. A
-masked batch (``layer._keep``) goes the reference way in the backward pass.
+masked batch (``layer._keep``) or gradients of returned states (``dstates``) go the reference way in the
+backward pass.
 """
 
 from __future__ import annotations
@@ -26,33 +29,41 @@ from .conv import buffer
 __all__ = ["applies", "gru_backward", "gru_step", "lstm_backward", "lstm_step"]
 
 
+_DTYPES = (np.float32, np.float64)  # what accel compiles the kernels for, up front
+
+
 def applies(layer, *arrays) -> bool:
-    """Whether the fused path runs: the kernels are in use and every array is a NumPy array of the layer's dtype."""
-    return all(type(a) is np.ndarray and a.dtype == layer.dtype for a in arrays) and accel.enabled()
+    """Whether the fused path runs: the kernels are in use and every array is a NumPy array of the layer's dtype
+    (float32 or float64)."""
+    return (layer.dtype in _DTYPES and all(type(a) is np.ndarray and a.dtype == layer.dtype for a in arrays)
+            and accel.enabled(recurrent=True))
 
 
-def lstm_step(a, hU, s, one_minus_s, c_prev, c, tanh_c, h) -> None:
+def lstm_step(a, b, hU, s, one_minus_s, c_prev, c, tanh_c, h) -> None:
     """One LSTM step, fused: gates in ``a`` (N, 4U) in place; ``c``, ``tanh_c``, ``h`` (N, U) written.
 
-    As the reference: ``a = [σ σ tanh σ](a + hU)`` by one tanh, ``c = f·c_prev + i·g``, ``h = o·tanh(c)``.
+    As the reference: ``a = [σ σ tanh σ](a + b + hU)`` by one tanh, ``c = f·c_prev + i·g``, ``h = o·tanh(c)``.
+    ``a`` comes in as ``x_t·W`` without the bias ``b``: the reference adds it to all steps before its loop
+    (the same first addition), this path while it reads ``a`` anyway.
     """
-    accel.lstm_gates_in(a, hU, s)  # (a + hU)·s
+    accel.lstm_gates_in(a, b, hU, s)  # ((a + b) + hU)·s
     np.tanh(a, out=a)
     accel.lstm_cell(a, s, one_minus_s, c_prev, c)  # gates, then the cell
     np.tanh(c, out=tanh_c)
     np.multiply(a[:, 3 * c.shape[1]:], tanh_c, out=h)  # h_t = o * tanh(c_t)
 
 
-def gru_step(a, h, b_h, h_prev, h_new) -> None:
+def gru_step(a, b_x, h, b_h, h_prev, h_new) -> None:
     """One GRU step, fused: gates [z r n] in ``a`` (N, 3U) in place, ``h`` (N, 3U) gets ``+ b_h``; ``h_new`` written.
 
-    ``h`` holds ``h_{t-1}·U`` on entry and ``h_{t-1}·U + b[1]`` after, as in the reference.
+    ``a`` comes in as ``x_t·W`` without the input-side bias ``b_x`` (see :func:`lstm_step`); ``h`` holds
+    ``h_{t-1}·U`` on entry and ``h_{t-1}·U + b[1]`` after, as in the reference.
     """
     u = h_new.shape[1]
-    accel.gru_gates_in(a, h, b_h)  # h += b_h; [z r] = ([z r] + h_zr) / 2
+    accel.gru_gates_in(a, b_x, h, b_h)  # h += b_h; [z r] = ([z r] + b_x + h_zr) / 2
     zr, n = a[:, :2 * u], a[:, 2 * u:]
     np.tanh(zr, out=zr)
-    accel.gru_candidate_in(a, h)  # σ = tanh/2 + 1/2; n += r * h_n
+    accel.gru_candidate_in(a, b_x, h)  # σ = tanh/2 + 1/2; n = n + b_x + r * h_n
     np.tanh(n, out=n)
     accel.gru_hidden(a, h_prev, h_new)  # h_t = (h_{t-1} - n) * z + n
 
@@ -76,7 +87,8 @@ def lstm_backward(layer, dy: np.ndarray) -> np.ndarray | None:
         last = t == T - 1
         accel.lstm_backward_step(A[t], A[t if last else t + 1], C[t], tanh_c[t], dy3, t if seq else 0, dh, dc,
                                  dG[t], seq or last, last)
-        layer._dh_prev(dG[t], Ut, dh, t)  # dh_{t-1} (before adding dy_{t-1})
+        if t or layer._given:  # dh_{t-1} (before adding dy_{t-1}); dh_0 only for a given initial state
+            layer._dh_prev(dG[t], Ut, dh, t)
         if layer._cut(t):
             dc[...] = 0
     layer.initial_state_grads = [dh.copy(), dc * A[0, :, u:2 * u]] if layer._given else None

@@ -83,6 +83,7 @@ class BatchNormalization(Layer):
             mu = x2.mean(axis=0)  # (C,)
             xc = x2 - mu  # (M, C)
             var = np.mean(xc * xc, axis=0)  # (C,) biased, as Keras
+            self.batch_mean, self.batch_var = mu, var  # kept for the trace (glassnet.trace reads them)
             m = x.dtype.type(self.momentum)
             for key, batch in (("moving_mean", mu), ("moving_var", var)):
                 moving = self.state[key]

@@ -315,11 +315,18 @@ def test_padded_steps_keep_the_states_and_pass_the_gradients_on(traced):
     assert (s["mask2"].op, s["mask3"].inputs, s["mask4"].inputs) == ("masking_mask", ("mask2",), ("mask3",))
 
 
-def test_a_padded_bidirectional_sequence_is_refused_with_the_reason():
+def test_a_padded_bidirectional_sequence_zeroes_its_padded_steps():
+    """Keras' zero_output_for_mask: the merged output and both copies' gradients are 0 at padded steps, by a
+    formula that reads the forward copy's mask (the workbook of such a model: test_trace_any_model.py)."""
     model, X, y = padded([Embedding(6, 2, mask_zero=True), Bidirectional(LSTM(2, return_sequences=True)),
                           Flatten(), Dense(2, activation="softmax")])
-    with pytest.raises(gn.ExportError, match="padded steps and return_sequences=True"):
-        record(model, X, y)
+    with pytest.warns(UserWarning, match="Flatten"):  # the mask stops at Flatten, after the layer under test
+        s = record(model, X, y).steps[0]
+    padding = X == 0
+    assert s["A2"].inputs == ("A2f", "A2b", "mask2f") and "mask2f" in s["dA2b"].inputs
+    np.testing.assert_array_equal(s["A2"].value[padding], 0)
+    np.testing.assert_array_equal(s["dA2f"].value[padding], 0)
+    assert np.abs(s["A2"].value[~padding]).min() > 0
 
 
 @pytest.mark.parametrize("name", ["lstm-tiny", "gru-tiny"])

@@ -217,7 +217,6 @@ def _compiled(layers, loss="mse", optimizer="sgd"):
 
 @pytest.mark.parametrize("model, words", [
     (lambda: _compiled([gn.layers.Dense(1)], loss="mae"), "loss MeanAbsoluteError"),
-    (lambda: _compiled([gn.layers.Dense(1)], loss="binary_crossentropy"), "with a sigmoid output layer"),
     (lambda: gn.Sequential([gn.layers.Dense(1)]), "must be compiled"),
 ])
 def test_untraceable_models_raise_export_error_naming_what(model, words):
@@ -226,7 +225,7 @@ def test_untraceable_models_raise_export_error_naming_what(model, words):
         record(model(), X, y)
     assert words in str(e.value)
     if "compiled" not in words:
-        assert "the tracer supports" in str(e.value) or "traced only with" in str(e.value)
+        assert "the tracer supports" in str(e.value)
 
 
 def test_bad_arguments():

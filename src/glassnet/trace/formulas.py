@@ -186,6 +186,46 @@ def _cce(c):
     return lambda i, j: f"-SUMPRODUCT({c.whole(0)}*LN({c.whole(1)}))/{c.attrs['den']}"
 
 
+def _clipped(a: str, eps: float, high: str) -> str:
+    """``a`` clipped to ``[eps, high]`` elementwise (MIN/MAX would reduce a range to one number)."""
+    return f"IF({a}<{num(eps)},{num(eps)},IF({a}>{high},{high},{a}))"
+
+
+@formula("bce_prob", array=True)
+def _bce_prob(c):
+    """``-Σ (Y·log p + (1-Y)·log(1-p)) / size``, p the output clipped to [ε, 1-ε] (no logits to start from)."""
+    y, p = c.whole(0), _clipped(c.whole(1), c.attrs["eps"], f"(1-{num(c.attrs['eps'])})")
+    return lambda i, j: f"-SUMPRODUCT({y}*LN({p})+(1-{y})*LN(1-{p}))/{c.attrs['den']}"
+
+
+@formula("cce_prob", array=True)
+def _cce_prob(c):
+    """``-Σ Y·log p / rows``, p the output clipped to [ε, 1]."""
+    return lambda i, j: f"-SUMPRODUCT({c.whole(0)}*LN({_clipped(c.whole(1), c.attrs['eps'], '1')}))/{c.attrs['den']}"
+
+
+@formula("bce_prob_grad", batch=True)
+def _bce_prob_grad(c):
+    """``(A - Y) / (A·(1 - A)) · (1/size)``, 0 where A lies outside [ε, 1-ε] (the engine's order of operations)."""
+    eps = num(c.attrs["eps"])
+
+    def f(i, j):
+        a, y = c.at(0, i, j), c.at(1, i, j)
+        return f"IF(OR({a}<{eps},{a}>(1-{eps})),0,({a}-{y})/({a}*(1-{a}))*(1/{c.attrs['den']}))"
+    return f
+
+
+@formula("cce_prob_grad", batch=True)
+def _cce_prob_grad(c):
+    """``-Y / A · (1/rows)``, 0 where A lies outside [ε, 1]."""
+    eps = num(c.attrs["eps"])
+
+    def f(i, j):
+        a, y = c.at(0, i, j), c.at(1, i, j)
+        return f"IF(OR({a}<{eps},{a}>1),0,-{y}/{a}*(1/{c.attrs['den']}))"
+    return f
+
+
 @formula("sum_all")
 def _sum_all(c):
     return lambda i, j: "+".join(f"SUM({c.whole(k)})" for k in range(len(c.ins)))
@@ -211,12 +251,33 @@ def _masked_loss(c):
             return f"{mk}*SUMSQ({e})" + ("*0.5" if kind == "half_sse" else f"/{size}")
         if kind == "categorical_crossentropy":
             return f"-{mk}*SUMPRODUCT({c.last_axis(0, n_t)},LN({c.last_axis(1, n_t)}))"
+        if kind == "cce_prob":  # no logits: the engine's clipped probabilities
+            p = _clipped(c.last_axis(1, n_t), c.attrs["eps"], "1")
+            return f"-{mk}*SUMPRODUCT({c.last_axis(0, n_t)}*LN({p}))"
+        if kind == "bce_prob":
+            y, p = c.last_axis(0, n_t), _clipped(c.last_axis(1, n_t), c.attrs["eps"], f"(1-{num(c.attrs['eps'])})")
+            return f"-{mk}*SUMPRODUCT({y}*LN({p})+(1-{y})*LN(1-{p}))/{size}"
         z, y = c.last_axis(0, n_t), c.last_axis(1, n_t)
         return f"{mk}*SUMPRODUCT(({z}+ABS({z}))/2-{z}*{y}+LN(1+EXP(-ABS({z}))))/{size}"
 
     total = "+".join(step(n_t) for n_t in _steps(c, m))
     mean = c.attrs["loss"] != "half_sse"
     return lambda i, j: f"({total})/SUM({c.whole(m)})" if mean else total
+
+
+@formula("masked_prob_grad", batch=True)
+def _masked_prob_grad(c):
+    """A cross-entropy's gradient from the clipped probabilities (as ``bce_prob_grad``/``cce_prob_grad``), times
+    the step's row scale ``m_nt·(N·T / Σ m)``; inputs A, Y, mask."""
+    eps, den, steps = num(c.attrs["eps"]), c.attrs["den"], c.attrs["steps"]
+    bce = c.attrs["loss"] == "bce"
+
+    def f(i, j):
+        a, y, m = c.at(0, i, j), c.at(1, i, j), c.ref(2, c.index(i, j)[:2])
+        grad = f"({a}-{y})/({a}*(1-{a}))*(1/{den})" if bce else f"-{y}/{a}*(1/{den})"
+        outside = f"OR({a}<{eps},{a}>(1-{eps}))" if bce else f"OR({a}<{eps},{a}>1)"
+        return f"IF({outside},0,{grad})*({m}*({steps}/SUM({c.whole(2)})))"
+    return f
 
 
 @formula("masked_scale", batch=True)

@@ -71,7 +71,8 @@ def to_html(trace, path=None) -> str:
     network = _field(trace, "network", {}) or {}
     layers = _layers(network)
     kernels = _conv_kernels(layers)
-    steps = [_step_data(s, kernels) for s in _field(trace, "steps", []) or []]
+    memo: dict = {}  # provenance of quantities with the same op and shapes, shared by every step
+    steps = [_step_data(s, kernels, memo) for s in _field(trace, "steps", []) or []]
     name = preset or (network.get("summary") if isinstance(network, dict) else None)
     title = "glassnet trace" + (f": {name}" if name else "")
     doc = PAGE.format(
@@ -147,15 +148,19 @@ def _layout(name: str, dims: list[int], kernels: dict[str, list[int]]) -> str:
     return "maps" if len(dims) in (3, 4) else "matrix"
 
 
-def _step_data(step, kernels: dict[str, list[int]] | None = None) -> dict:
+def _step_data(step, kernels: dict[str, list[int]] | None = None, memo: dict | None = None) -> dict:
     records = _field(step, "quantities", []) or []
     quantities = [_quantity_data(q, kernels or {}) for q in records]
     values = {_field(q, "name", "?"): _field(q, "value", None) for q in records}
+    memo = {} if memo is None else memo
+    runs = memo.setdefault("runs", {})  # id of a memoized provenance -> its links as runs
     for q, data in zip(records, quantities):
         if isinstance(q, Quantity) and q.op not in _PAGE_OPS:
-            src = provenance(q, values)
+            src = provenance(q, values, memo)
             if src is not None:
-                data["src"] = [[[k, _runs(cells)] for k, cells in links] for links in src]
+                if id(src) not in runs:  # the memo keeps src alive, so its id stays its own
+                    runs[id(src)] = [[[k, _runs(cells)] for k, cells in links] for links in src]
+                data["src"] = runs[id(src)]
     names = {q["name"] for q in quantities}
     # Starting parameters and updates the recorder did not list as quantities are still shown.
     before = [_quantity_data({"name": k, "value": v, "kind": "param", "words": "parameter at the start of the step"})

@@ -21,6 +21,8 @@ __all__ = ["MAX_LINKS", "provenance"]
 MAX_LINKS = 200_000
 
 _TOKEN = re.compile(r"⟦(\d+),(\d+),(\d+)⟧(?::⟦(\d+),(\d+),(\d+)⟧)?|⟦(\d+),(\d+),(\d+),(\d+),(\d+)⟧")
+#: the same tokens, whole (no groups), for ``findall``
+_WHOLE_TOKEN = re.compile(r"⟦\d+,\d+,\d+⟧(?::⟦\d+,\d+,\d+⟧)?|⟦\d+,\d+,\d+,\d+,\d+⟧")
 
 
 class _Probe:
@@ -56,17 +58,54 @@ class _Probe:
         return self.cell(index[0], j)
 
 
-def _cells(probe, r0, c0, r1, c1):
-    return [r * probe.ncols + c for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)]
+def _cells(probe, r0, c0, r1, c1) -> tuple:
+    if r0 == r1 and c0 == c1:
+        return (r0 * probe.ncols + c0,)
+    out = []
+    for r in range(r0, r1 + 1):  # one C-level extend per row of the range
+        out.extend(range(r * probe.ncols + c0, r * probe.ncols + c1 + 1))
+    return tuple(out)
 
 
-def provenance(q, values: dict) -> list | None:
+def _parser(probes, cache: dict):
+    """token text -> (input position, its flat cells in increasing order), remembered in ``cache``."""
+    def parse(token: str) -> tuple:
+        m = _TOKEN.fullmatch(token)
+        if m.group(1) is not None:
+            k, r0, c0 = int(m.group(1)), int(m.group(2)), int(m.group(3))
+            r1, c1 = (int(m.group(5)), int(m.group(6))) if m.group(4) is not None else (r0, c0)
+        else:
+            k, r0, c0, r1, c1 = (int(m.group(g)) for g in range(7, 12))
+        hit = cache[token] = (k, _cells(probes[k], r0, c0, r1, c1))
+        return hit
+    return parse
+
+
+def _key(q, values: dict) -> tuple:
+    """What a formula's provenance depends on: the op, its constants and the shapes (never the numbers)."""
+    attrs = tuple(sorted((k, (np.shape(v), np.asarray(v).tobytes()) if isinstance(v, np.ndarray) else repr(v))
+                         for k, v in q.attrs.items()))
+    return q.op, attrs, np.shape(q.value), tuple(np.shape(values[n]) for n in q.inputs)
+
+
+def provenance(q, values: dict, memo: dict | None = None) -> list | None:
     """For each cell of ``q`` (flat, C order): ``[[input position, [flat cells]], ...]``; None if unknown.
 
-    ``values`` maps the step's quantity names to their arrays (for the inputs' shapes).
+    ``values`` maps the step's quantity names to their arrays (for the inputs' shapes). ``memo``, a dict the
+    caller keeps across calls, reuses the answer for quantities of the same op, constants and shapes (each
+    time step of a recurrent layer, each step of a trace): the links depend on nothing else.
     """
     if q.op not in FORMULAS or any(n not in values for n in q.inputs):
         return None
+    if memo is None:
+        return _provenance(q, values)
+    key = _key(q, values)
+    if key not in memo:
+        memo[key] = _provenance(q, values)
+    return memo[key]
+
+
+def _provenance(q, values: dict) -> list | None:
     probes = [_Probe(k, values[n]) for k, n in enumerate(q.inputs)]
     builder, _ = FORMULAS[q.op]
     try:
@@ -76,19 +115,23 @@ def provenance(q, values: dict) -> list | None:
         return None
     a = np.asarray(q.value)
     rows, cols = (1, 1) if a.ndim == 0 else (1, a.shape[0]) if a.ndim == 1 else (a.shape[0], a.size // a.shape[0])
+    cache: dict[str, tuple] = {}  # each distinct token is parsed once per quantity
+    parse, find = _parser(probes, cache), _WHOLE_TOKEN.findall
     out, links = [], 0
     for i in range(rows):
         for j in range(cols):
-            found: dict[int, set] = {}
-            for m in _TOKEN.finditer(f(i, j)):
-                if m.group(1) is not None:
-                    k, r0, c0 = int(m.group(1)), int(m.group(2)), int(m.group(3))
-                    r1, c1 = (int(m.group(5)), int(m.group(6))) if m.group(4) is not None else (r0, c0)
+            found: dict[int, tuple | set] = {}  # a tuple while one token reads input k (already sorted)
+            for token in find(f(i, j)):
+                k, cells = cache.get(token) or parse(token)
+                seen = found.get(k)
+                if seen is None:
+                    found[k] = cells
+                elif isinstance(seen, set):
+                    seen.update(cells)
                 else:
-                    k, r0, c0, r1, c1 = (int(m.group(g)) for g in range(7, 12))
-                found.setdefault(k, set()).update(_cells(probes[k], r0, c0, r1, c1))
-            links += sum(len(v) for v in found.values())
+                    found[k] = {*seen, *cells}
+            links += sum(map(len, found.values()))
             if links > MAX_LINKS:
                 return None
-            out.append([[k, sorted(v)] for k, v in sorted(found.items())])
+            out.append([[k, sorted(v) if isinstance(v, set) else list(v)] for k, v in sorted(found.items())])
     return out

@@ -69,7 +69,8 @@ from ..checks import check_bool, check_positive_int
 from ..data.validate import batches
 from ..errors import ExportError, GlassnetWarning
 from ..layers.activations import Activation, Sigmoid
-from ..losses import BinaryCrossEntropy, CategoricalCrossEntropy, HalfSSE, MeanSquaredError
+from ..layers.normalization import BatchNormalization
+from ..losses import EPS, BinaryCrossEntropy, CategoricalCrossEntropy, HalfSSE, MeanSquaredError
 from ..optimizers import SGD
 from ..training import check_inputs, check_targets
 from . import article as art
@@ -85,7 +86,8 @@ LOSSES = {HalfSSE: "half_sse", MeanSquaredError: "mse", BinaryCrossEntropy: "bin
 
 def _supported() -> str:
     return (f"layers {kinds.supported()}; losses " + ", ".join(LOSSES.values())
-            + " (cross-entropies after their sigmoid/softmax output); optimizers "
+            + " (cross-entropies from the logits after a sigmoid/softmax output layer, else from the clipped "
+            "probabilities as the engine does); optimizers "
             + ", ".join(c.__name__ for c in updates.SUPPORTED_OPTIMIZERS))
 
 
@@ -101,11 +103,6 @@ def check_traceable(model) -> list:
     loss = model.loss
     if not isinstance(loss, tuple(LOSSES)):
         raise ExportError(f"Cannot trace loss {loss!r}; the tracer supports {_supported()}")
-    if loss.fused_activation is not None and model._fused_last() is None:
-        last = model.layers[-1] if model.layers else None
-        act = getattr(last, "activation", last)
-        raise ExportError(f"Cannot trace loss {loss.key!r} after a {getattr(act, 'key', type(act).__name__)} output: "
-                          f"it is traced only with a {loss.fused_activation} output layer (the fused gradient)")
     updates.check_optimizer(model.optimizer)
     return tracers
 
@@ -369,11 +366,11 @@ def _record_step(model, tracers, X, Y, number: int, rows: np.ndarray, info: dict
     penalties = updates.add_penalties(b, model, keys, pname, before)
     if penalties:
         data_loss = float(loss) - sum(float(q.value) for q in b.quantities if q.name in penalties)
-        add_loss(b, model, L, n, data_loss, logits, "loss_data")
+        add_loss(b, model, L, n, data_loss, logits, "loss_data", fused)
         b.add("loss", "loss_data + " + " + ".join(penalties), loss, "the loss the optimizer minimizes: the data "
               "loss plus every penalty", ("loss_data", *penalties), op="add")
     else:
-        add_loss(b, model, L, n, float(loss), logits, "loss")
+        add_loss(b, model, L, n, float(loss), logits, "loss", fused)
 
     # -- backward --------------------------------------------------------------------------------------
     last = ctxs[-1]
@@ -395,7 +392,9 @@ def _record_step(model, tracers, X, Y, number: int, rows: np.ndarray, info: dict
                   ("E",), op="scale", layer=L, num=-1, den=size)
     else:
         b.section = f"Backward pass, layer {L}"
-        if masked:
+        if masked and model.loss.fused_activation is not None:
+            _add_masked_output_grad(b, model, L, last.rec["dy"])
+        elif masked:
             half = isinstance(model.loss, HalfSSE)
             den = 1 if half else aL.shape[-1]
             b.add(f"dA{L}", "−E · mask_loss" if half else f"−2·E · mask_loss / ({den}·Σ mask_loss)", last.rec["dy"],
@@ -408,6 +407,7 @@ def _record_step(model, tracers, X, Y, number: int, rows: np.ndarray, info: dict
             continue  # the engine skips a fused activation layer: its delta is the one above
         b.section = f"Backward pass, layer {ctx.k}"
         tracer.backward(b, ctx)
+    _note_exact_zeros(b, layers, pname)
 
     # -- update ----------------------------------------------------------------------------------------
     grads = updates.add_gradients(b, model, keys, pname, recs.get("optimizer", {}), before)
@@ -424,12 +424,34 @@ def _record_step(model, tracers, X, Y, number: int, rows: np.ndarray, info: dict
                 buffers_after=buffers_after)
 
 
-def _add_loss(b, model, L, n, loss, logits, name):
+def _note_exact_zeros(b, layers, pname):
+    """Say so where a bias feeds BatchNormalization: its true gradient is 0 and the number shown is rounding."""
+    for i in range(len(layers) - 1):
+        name = pname.get((i, "b"))
+        if name is None or not isinstance(layers[i + 1], BatchNormalization):
+            continue
+        for q in b.quantities:
+            if q.name == f"d{name}":
+                q.words += (f" (exactly 0 in exact arithmetic: BatchNormalization, layer {i + 2}, subtracts the batch "
+                            "mean, so a constant added per channel changes nothing; what is shown is the engine's "
+                            "rounding of a sum that cancels — see docs/trace-names.md, Exact zeros)")
+
+
+def _add_loss(b, model, L, n, loss, logits, name, fused=True):
     key = LOSSES.get(type(model.loss), "categorical_crossentropy")
     out = model.output_shape
     size = n * int(np.prod(out))
     rows = n * int(np.prod(out[:-1]))  # a softmax's rows: every leading index
-    if key == "half_sse":
+    clip = f"clip(A{L}, ε, 1)" if key == "categorical_crossentropy" else f"clip(A{L}, ε, 1−ε)"
+    if key == "binary_crossentropy" and not fused:
+        b.add(name, f"−Σ (Y⊙log {clip} + (1−Y)⊙log(1 − {clip})) / {size}", loss, "binary cross-entropy from "
+              f"the output probabilities, clipped to [ε, 1−ε] (ε = {EPS:g}): the output layer is not a sigmoid "
+              "layer, so there are no logits", ("Y", f"A{L}"), op="bce_prob", den=size, eps=EPS)
+    elif key == "categorical_crossentropy" and not fused:
+        b.add(name, f"−Σ Y ⊙ log {clip} / {rows}", loss, "categorical cross-entropy from the output "
+              f"probabilities, clipped to [ε, 1] (ε = {EPS:g}): the output layer is not a softmax layer, so "
+              "there are no logits", ("Y", f"A{L}"), op="cce_prob", den=rows, eps=EPS)
+    elif key == "half_sse":
         b.add(name, "½·Σ E²", loss, "half the sum of squared errors", ("E",), op="half_sse")
     elif key == "mse":
         b.add(name, f"Σ E² / {size}", loss, "mean squared error", ("E",), op="mse", den=size)
@@ -460,11 +482,19 @@ def _add_output_mask(b, model, aL) -> bool:
     return True
 
 
-def _add_masked_loss(b, model, L, n, loss, logits, name):
+def _add_masked_loss(b, model, L, n, loss, logits, name, fused=True):
     key = LOSSES.get(type(model.loss), "categorical_crossentropy")
     C = int(model.output_shape[-1])
     words = "the mean over the real steps (mask 1) of each step's loss"
-    if key == "half_sse":
+    if key == "binary_crossentropy" and not fused:
+        b.add(name, f"−Σ mask_loss·Σ_last (Y⊙log p + (1−Y)⊙log(1−p)) / ({C}·Σ mask_loss), p = clip(A{L}, ε, 1−ε)",
+              loss, f"binary cross-entropy from the clipped output probabilities (no logits): {words}",
+              ("Y", f"A{L}", "mask_loss"), op="masked_loss", loss="bce_prob", per_step=C, eps=EPS)
+    elif key == "categorical_crossentropy" and not fused:
+        b.add(name, f"−Σ mask_loss·Σ_last Y ⊙ log clip(A{L}, ε, 1) / Σ mask_loss", loss, "categorical "
+              f"cross-entropy from the clipped output probabilities (no logits): {words}",
+              ("Y", f"A{L}", "mask_loss"), op="masked_loss", loss="cce_prob", per_step=C, eps=EPS)
+    elif key == "half_sse":
         b.add(name, "½·Σ mask_loss·Σ_last E²", loss, "half the sum of squared errors over the real steps",
               ("E", "mask_loss"), op="masked_loss", loss=key, per_step=C)
     elif key == "mse":
@@ -478,8 +508,32 @@ def _add_masked_loss(b, model, L, n, loss, logits, name):
               ("Y", f"A{L}", "mask_loss"), op="masked_loss", loss=key, per_step=C)
 
 
+def _add_masked_output_grad(b, model, L, da):
+    """A cross-entropy's gradient at a masked sequence output that is not a sigmoid/softmax layer: the
+    unmasked gradient over the N·T steps, each step scaled by ``mask·N·T / Σ mask`` (the engine's row scale)."""
+    bce = LOSSES.get(type(model.loss)) == "binary_crossentropy"
+    steps = da.size // da.shape[-1]
+    den = da.size if bce else steps
+    grad = f"(A{L} − Y) / (A{L}⊙(1 − A{L})) / {den}" if bce else f"−Y / A{L} / {den}"
+    b.add(f"dA{L}", f"{grad} · mask_loss·{steps} / Σ mask_loss, 0 where A{L} is clipped", da, "gradient of the "
+          "cross-entropy with respect to the output probabilities, each step weighted by its mask (padded steps "
+          "give 0)", (f"A{L}", "Y", "mask_loss"), op="masked_prob_grad", layer=L, loss="bce" if bce else "cce",
+          den=den, steps=steps, eps=EPS)
+
+
 def _add_output_grad(b, model, L, da):
-    if isinstance(model.loss, HalfSSE):
+    key = LOSSES.get(type(model.loss), "categorical_crossentropy")
+    if key == "binary_crossentropy":
+        size = da.size
+        b.add(f"dA{L}", f"(A{L} − Y) / (A{L}⊙(1 − A{L})) / {size}, 0 where A{L} is clipped", da, "gradient of "
+              "the binary cross-entropy with respect to the output probabilities (0 outside [ε, 1−ε], where the "
+              "clipped loss is flat)", (f"A{L}", "Y"), op="bce_prob_grad", layer=L, den=size, eps=EPS)
+    elif key == "categorical_crossentropy":
+        rows = da.size // da.shape[-1]
+        b.add(f"dA{L}", f"−Y / A{L} / {rows}, 0 where A{L} is clipped", da, "gradient of the categorical "
+              "cross-entropy with respect to the output probabilities (0 below ε, where the clipped loss is "
+              "flat)", (f"A{L}", "Y"), op="cce_prob_grad", layer=L, den=rows, eps=EPS)
+    elif isinstance(model.loss, HalfSSE):
         b.add(f"dA{L}", f"A{L} − Y = −E", da, "gradient of the loss with respect to the output: "
               "minus the error", ("E",), op="neg", layer=L)
     else:

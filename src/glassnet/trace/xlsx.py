@@ -15,7 +15,11 @@ from elsewhere (A0, Y, step s+1's weights) yellow in italics. Each formula cell 
 value, so viewers that do not recalculate still show the numbers.
 
 Known limits of the formulas (not of the engine): a sigmoid of Z < -709 is #NUM! (EXP overflows), and
-the categorical cross-entropy reads LN(A), so a probability that underflows to 0 gives #NUM!.
+the categorical cross-entropy reads LN(A), so a probability that underflows to 0 gives #NUM!. A bias that
+feeds BatchNormalization has a true gradient of exactly 0; the engine and the workbook each sum the batch
+to their own rounding noise (~1e-17), which Adam, RMSProp or Adadelta scale up to a bias step of about
+lr·1e-10: such a bias, its gradient and its optimizer state agree with the engine absolutely (1e-9), not
+relatively (docs/trace-names.md, "Exact zeros"). The workbook shows the engine's noise, never a faked 0.
 """
 
 from __future__ import annotations

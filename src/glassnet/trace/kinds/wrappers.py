@@ -6,6 +6,9 @@ with its steps reversed, and its output comes back into time order where the two
 
     A{k} = merge(A{k}f, reversed A{k}b)           concat, sum, mul or ave
     dA{k}f, dA{k}b = each copy's share of dA{k}   (mul: times the other copy's output)
+
+(with ``return_sequences`` on a padded batch both outputs and both shares are zero at padded steps:
+times ``mask{k}f``, as Keras' ``zero_output_for_mask``)
     dA{k-1} = dA{k}f0 + reversed dA{k}b0
 
 ``TimeDistributed(layer)`` at layer k folds the steps into rows, ``A{k}in`` (N·T, ...) from ``A{k-1}``,
@@ -23,13 +26,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import ExportError
 from ...layers.masking import Masking
 from ...layers.wrappers import Bidirectional, TimeDistributed
 from ..builder import LayerContext
 from ..formulas import formula, num
 from .base import LayerTracer, check_layer, register, tracer_for
-from .recurrent import _x_row
+from .recurrent_formulas import x_row
 
 __all__ = ["BidirectionalTracer", "MaskingTracer", "TimeDistributedTracer"]
 
@@ -79,11 +81,11 @@ class BidirectionalTracer(LayerTracer):
         return [layer.forward_layer, layer.backward_layer]
 
     def after_forward(self, layer, rec):
-        if getattr(layer, "keep", None) is not None:
-            raise ExportError(f"Cannot trace {layer.display_name} (Bidirectional) on a batch with padded steps and "
-                              "return_sequences=True: the tracer lays out its outputs zeroed at padded steps only "
-                              "for batches without padding (a recurrent layer alone, or with return_sequences=False, "
-                              "traces padded batches)")
+        rec["zeroed"] = getattr(layer, "keep", None) is not None  # padded steps of a sequence output give 0
+
+    def _mask(self, ctx, fwd) -> tuple:
+        """The forward copy's ``mask{k}f`` as an extra input when padded steps of the output are zeroed, else ()."""
+        return (fwd.q("mask"),) if ctx.rec.get("zeroed") else ()
 
     def _sides(self, ctx):
         base, subs, out = ctx.suffix or ctx.k, ctx.rec.get("sublayers", {}), []
@@ -111,20 +113,26 @@ class BidirectionalTracer(LayerTracer):
         back = f"reversed({bwd.out})" if seq else bwd.out
         text = {"concat": f"[{fwd.out}, {back}]", "sum": f"{fwd.out} + {back}", "mul": f"{fwd.out} ⊙ {back}",
                 "ave": f"({fwd.out} + {back}) / 2"}[mode]
+        mask = self._mask(ctx, fwd)
+        if mask:
+            text = text.replace(fwd.out, f"{fwd.out} ⊙ {mask[0]}").replace(back, f"{back} ⊙ {mask[0]}")
         b.add(ctx.out, text, ctx.rec["out"], f"the two directions merged ({mode})" + (", the backward copy's steps "
-              "back in time order" if seq else ""), (fwd.out, bwd.out), op="bidir_merge", layer=ctx.k, mode=mode,
-              seq=seq)
+              "back in time order" if seq else "") + (", padded steps zeroed (Keras' zero_output_for_mask)" if mask
+                                                       else ""),
+              (fwd.out, bwd.out, *mask), op="bidir_merge", layer=ctx.k, mode=mode, seq=seq)
 
     def backward(self, b, ctx):
         fwd, bwd = self._sides(ctx)
         section, tracer = b.section, tracer_for(fwd.layer)
         mode, seq, u = ctx.layer.merge_mode, ctx.layer.return_sequences, fwd.layer.units
         b.section = f"{section}, the gradient split"
+        mask = self._mask(ctx, fwd)
         for this, other in ((fwd, bwd), (bwd, fwd)):
-            ins = (ctx.d_out, other.out) if mode == "mul" else (ctx.d_out,)
+            ins = ((ctx.d_out, other.out) if mode == "mul" else (ctx.d_out,)) + mask
             part = {"concat": "its half of", "sum": "all of", "ave": "half of",
                     "mul": "the other direction times"}[mode]
-            b.add(this.d_out, f"{part} {ctx.d_out}" + (" (steps reversed)" if seq and this is bwd else ""),
+            b.add(this.d_out, f"{part} {ctx.d_out}" + (" (steps reversed)" if seq and this is bwd else "")
+                  + (f", 0 at padded steps ({mask[0]})" if mask else ""),
                   this.rec["dy"], f"the gradient reaching the {'forward' if this is fwd else 'backward'} copy's output",
                   ins, op="bidir_split", layer=ctx.k, mode=mode, seq=seq, side=this.suffix[-1], units=u)
         for this in (fwd, bwd):
@@ -226,21 +234,24 @@ def _rnn_reverse(c):  # x[:, ::-1]
 def _bidir_merge(c):  # concat / sum / mul / ave of the forward output and the (time-reversed) backward one
     mode, seq = c.attrs["mode"], c.attrs["seq"]
     u = c.ins[0].shape[-1]
+    masked = len(c.ins) == 3  # a third input: the mask (N, T) zeroing both outputs at padded steps
 
     def f(i, j):
         idx = c.index(i, j)
         *lead, k = idx
         back = (i, c.shape[1] - 1 - lead[1]) if seq else (i,)
+        m = f"*{c.ref(2, (i, lead[1]))}" if masked else ""
         if mode == "concat":
-            return c.ref(0, idx) if k < u else c.ref(1, (*back, k - u))
-        a, z = c.ref(0, idx), c.ref(1, (*back, k))
-        return {"sum": f"{a}+{z}", "mul": f"{a}*{z}", "ave": f"({a}+{z})/2"}[mode]
+            return (c.ref(0, idx) if k < u else c.ref(1, (*back, k - u))) + m
+        a, z = c.ref(0, idx) + m, c.ref(1, (*back, k)) + m
+        return {"sum": f"{a}+{z}", "mul": f"({a})*({z})", "ave": f"({a}+{z})/2"}[mode]
     return f
 
 
 @formula("bidir_split", batch=True)
 def _bidir_split(c):  # one copy's share of dA{k}; inputs dA{k} (and the other copy's output for mul)
     mode, seq, side, u = c.attrs["mode"], c.attrs["seq"], c.attrs["side"], c.attrs["units"]
+    masked = len(c.ins) == (3 if mode == "mul" else 2)  # a last input: the mask (N, T), padded steps give 0
 
     def f(i, j):
         idx = c.index(i, j)
@@ -248,12 +259,13 @@ def _bidir_split(c):  # one copy's share of dA{k}; inputs dA{k} (and the other c
         tt = (T - 1 - idx[1] if side == "b" else idx[1]) if seq else None  # the step in time order
         where = (i, tt) if seq else (i,)
         dy = c.ref(0, (*where, idx[-1] + (u if mode == "concat" and side == "b" else 0)))
+        m = f"*{c.ref(len(c.ins) - 1, (i, tt))}" if masked else ""  # 0 at a padded step
         if mode in ("concat", "sum"):
-            return dy
+            return dy + m
         if mode == "ave":
-            return f"{dy}/2"
+            return f"{dy}/2{m}"
         other = ((i, T - 1 - tt) if side == "f" else (i, tt)) if seq else (i,)  # the other copy's own order
-        return f"{dy}*{c.ref(1, (*other, idx[-1]))}"
+        return f"{dy}*{c.ref(1, (*other, idx[-1]))}{m}"
     return f
 
 
@@ -269,7 +281,7 @@ def _bidir_dx(c):  # dA{k-1}[:, t] = dA{k}f0[:, t] + dA{k}b0[:, T-1-t]
 @formula("masking_mask", array=True, batch=True)
 def _masking_mask(c):  # 1 where any feature of step t differs from mask_value
     mv = num(c.attrs["mask_value"])
-    return lambda i, j: f"IF(SUMPRODUCT(({_x_row(c, 0, i, j)}<>{mv})*1)>0,1,0)"
+    return lambda i, j: f"IF(SUMPRODUCT(({x_row(c, 0, i, j)}<>{mv})*1)>0,1,0)"
 
 
 @formula("rnn_mask_ids", batch=True)

@@ -51,6 +51,7 @@ def _cases():
     cases |= {f"layer_{a}": (lambda a=a: dense_model(a, gn.optimizers.SGD(0.1), standalone=True))
               for a in ("elu", "silu", "softmax", "relu")}
     cases |= {f"opt_{k}": (lambda k=k: dense_model("tanh", OPTIMIZERS[k]())) for k in OPTIMIZERS}
+    cases["loss_mae"] = lambda: dense_model("tanh", gn.optimizers.Adam(0.05)).compile(loss="mae", optimizer="adam")
     return cases
 
 
@@ -181,3 +182,16 @@ def test_page_provenance_is_read_off_the_workbook_formulas():
                                                          for k, n in enumerate(step["global_norm"].inputs)]
     from glassnet.trace.html import _step_data
     assert "src" in next(q for q in _step_data(step)["quantities"] if q["name"] == "W1_new")
+
+
+def test_mae_gradients_equal_pytorch():
+    X, y = _data()
+    model = dense_model("tanh", gn.optimizers.SGD(0.1), reg=False).compile(loss="mae", optimizer="sgd")
+    model.build(3)
+    W1, b1, W2, b2 = (torch.tensor(w, requires_grad=True) for w in model.get_weights())
+    step = record(model, X, y, steps=1).steps[0]
+    loss = F.l1_loss(torch.tanh(torch.tensor(X) @ W1 + b1) @ W2 + b2, torch.tensor(y))
+    loss.backward()
+    assert float(step["loss"].value) == pytest.approx(loss.item(), rel=1e-12)
+    for name, t in (("dW1", W1), ("db1", b1), ("dW2", W2), ("db2", b2)):
+        np.testing.assert_allclose(step[name].value, t.grad.numpy(), rtol=1e-10, atol=1e-14)

@@ -12,7 +12,7 @@ import glassnet as gn
 from glassnet.trace import record
 from glassnet.trace.xlsx import to_xlsx
 
-LOSSES = {"sparse_categorical_crossentropy": "softmax", "mse": None, "binary_crossentropy": "sigmoid",
+LOSSES = {"sparse_categorical_crossentropy": "softmax", "mse": None, "mae": None, "binary_crossentropy": "sigmoid",
           "half_sse": "sigmoid"}
 
 

@@ -80,7 +80,7 @@ def files(tmp_path):
     model.compile(loss="mse", optimizer="sgd")
     model.build(2)
     model.save(tmp_path / "dropout.glassnet")
-    mae = gn.Sequential([gn.layers.Dense(1)], seed=0)
+    mae = gn.Sequential([gn.layers.Dense(1)], seed=0, dtype="float64")
     mae.compile(loss="mae", optimizer="sgd")
     mae.build(2)
     mae.save(tmp_path / "mae.glassnet")
@@ -99,8 +99,8 @@ def files(tmp_path):
     (["trace", "--model", "{d}/dropout.glassnet", "--data", "{d}/d.csv", "--target", "y", "--seed", "1"],
      "--seed picks a preset's starting weights"),
     (["trace", "--preset", "article", "--xlsx", "{d}/nowhere/t.xlsx"], "the directory"),
-    (["trace", "--model", "{d}/mae.glassnet", "--data", "{d}/d.csv", "--target", "y"],
-     "ExportError: Cannot trace loss"),
+    (["trace", "--model", "{d}/mae.glassnet", "--data", "{d}/d.csv", "--target", "y", "--xlsx", "{d}/t.xlsx",
+      "--max-cells", "10"], "ExportError: The workbook would hold"),
     (["trace", "--model", "{d}/missing.glassnet", "--data", "{d}/d.csv", "--target", "y"], "no such model file"),
     (["trace", "--model", "{d}/dropout.glassnet", "--data", "{d}/missing.csv", "--target", "y"], "cannot read"),
     (["trace", "--model", "{d}/dropout.glassnet", "--data", "{d}/d.csv", "--target", "z"], "has no column 'z'"),

@@ -165,6 +165,16 @@ def _mul(c):
     return lambda i, j: "*".join(c.at(k, i, j) for k in range(len(c.ins)))
 
 
+@formula("mae")
+def _mae(c):
+    return lambda i, j: f"SUMPRODUCT(ABS({c.whole(0)}))/{c.attrs['den']}"
+
+
+@formula("sign_scale", batch=True)
+def _sign_scale(c):
+    return lambda i, j: f"SIGN({c.at(0, i, j)})*({c.attrs['num']}/{c.attrs['den']})"
+
+
 @formula("half_sse")
 def _half_sse(c):
     return lambda i, j: f"0.5*SUMPRODUCT({c.whole(0)},{c.whole(0)})"
@@ -249,6 +259,8 @@ def _masked_loss(c):
         if kind in ("half_sse", "mse"):
             e = c.last_axis(0, n_t)
             return f"{mk}*SUMSQ({e})" + ("*0.5" if kind == "half_sse" else f"/{size}")
+        if kind == "mae":
+            return f"{mk}*SUMPRODUCT(ABS({c.last_axis(0, n_t)}))/{size}"
         if kind == "categorical_crossentropy":
             return f"-{mk}*SUMPRODUCT({c.last_axis(0, n_t)},LN({c.last_axis(1, n_t)}))"
         if kind == "cce_prob":  # no logits: the engine's clipped probabilities
@@ -286,8 +298,11 @@ def _masked_scale(c):
     frac = f"({c.attrs['num']}/{c.attrs['den']})"
     mean = c.attrs.get("mean", True)
 
+    sign = c.attrs.get("sign", False)
+
     def f(i, j):
         n_t = c.index(i, j)[:2]
-        text = f"{c.at(0, i, j)}*{frac}*{c.ref(1, n_t)}"
+        x = f"SIGN({c.at(0, i, j)})" if sign else c.at(0, i, j)
+        text = f"{x}*{frac}*{c.ref(1, n_t)}"
         return text + (f"/SUM({c.whole(1)})" if mean else "")
     return f

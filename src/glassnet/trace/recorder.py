@@ -70,7 +70,7 @@ from ..data.validate import batches
 from ..errors import ExportError, GlassnetWarning
 from ..layers.activations import Activation, Sigmoid
 from ..layers.normalization import BatchNormalization
-from ..losses import EPS, BinaryCrossEntropy, CategoricalCrossEntropy, HalfSSE, MeanSquaredError
+from ..losses import EPS, BinaryCrossEntropy, CategoricalCrossEntropy, HalfSSE, MeanAbsoluteError, MeanSquaredError
 from ..optimizers import SGD
 from ..training import check_inputs, check_targets
 from . import article as art
@@ -80,8 +80,8 @@ from .records import Step, Trace
 
 __all__ = ["SUPPORTED", "check_traceable", "record"]
 
-LOSSES = {HalfSSE: "half_sse", MeanSquaredError: "mse", BinaryCrossEntropy: "binary_crossentropy",
-          CategoricalCrossEntropy: "categorical_crossentropy"}
+LOSSES = {HalfSSE: "half_sse", MeanSquaredError: "mse", MeanAbsoluteError: "mae",
+          BinaryCrossEntropy: "binary_crossentropy", CategoricalCrossEntropy: "categorical_crossentropy"}
 
 
 def _supported() -> str:
@@ -394,6 +394,11 @@ def _record_step(model, tracers, X, Y, number: int, rows: np.ndarray, info: dict
         b.section = f"Backward pass, layer {L}"
         if masked and model.loss.fused_activation is not None:
             _add_masked_output_grad(b, model, L, last.rec["dy"])
+        elif masked and isinstance(model.loss, MeanAbsoluteError):
+            den = aL.shape[-1]
+            b.add(f"dA{L}", f"−sign(E) · mask_loss / ({den}·Σ mask_loss)", last.rec["dy"], "gradient of the mean "
+                  "absolute error with respect to the output, each step weighted by its mask",
+                  ("E", "mask_loss"), op="masked_scale", layer=L, num=-1, den=den, mean=True, sign=True)
         elif masked:
             half = isinstance(model.loss, HalfSSE)
             den = 1 if half else aL.shape[-1]
@@ -455,6 +460,8 @@ def _add_loss(b, model, L, n, loss, logits, name, fused=True):
         b.add(name, "½·Σ E²", loss, "half the sum of squared errors", ("E",), op="half_sse")
     elif key == "mse":
         b.add(name, f"Σ E² / {size}", loss, "mean squared error", ("E",), op="mse", den=size)
+    elif key == "mae":
+        b.add(name, f"Σ |E| / {size}", loss, "mean absolute error", ("E",), op="mae", den=size)
     elif key == "binary_crossentropy":
         z = logits
         b.add(name, f"Σ (max({z},0) − {z}⊙Y + log(1 + exp(−|{z}|))) / {size}", loss,
@@ -497,8 +504,9 @@ def _add_masked_loss(b, model, L, n, loss, logits, name, fused=True):
     elif key == "half_sse":
         b.add(name, "½·Σ mask_loss·Σ_last E²", loss, "half the sum of squared errors over the real steps",
               ("E", "mask_loss"), op="masked_loss", loss=key, per_step=C)
-    elif key == "mse":
-        b.add(name, f"Σ mask_loss·(Σ_last E² / {C}) / Σ mask_loss", loss, f"mean squared error: {words}",
+    elif key in ("mse", "mae"):
+        what, term = ("mean squared error", "E²") if key == "mse" else ("mean absolute error", "|E|")
+        b.add(name, f"Σ mask_loss·(Σ_last {term} / {C}) / Σ mask_loss", loss, f"{what}: {words}",
               ("E", "mask_loss"), op="masked_loss", loss=key, per_step=C)
     elif key == "binary_crossentropy":
         b.add(name, f"Σ mask_loss·bce({logits}, Y) / ({C}·Σ mask_loss)", loss, f"binary cross-entropy from the "
@@ -536,6 +544,11 @@ def _add_output_grad(b, model, L, da):
     elif isinstance(model.loss, HalfSSE):
         b.add(f"dA{L}", f"A{L} − Y = −E", da, "gradient of the loss with respect to the output: "
               "minus the error", ("E",), op="neg", layer=L)
+    elif isinstance(model.loss, MeanAbsoluteError):
+        size = da.size
+        b.add(f"dA{L}", f"sign(A{L} − Y) / {size} = −sign(E) / {size}", da, "gradient of the mean absolute error "
+              "with respect to the output (0 where the error is exactly 0, as NumPy's sign)", ("E",),
+              op="sign_scale", layer=L, num=-1, den=size)
     else:
         size = da.size
         b.add(f"dA{L}", f"2·(A{L} − Y) / {size} = −2·E / {size}", da, "gradient of the mean squared error "

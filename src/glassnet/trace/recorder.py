@@ -70,7 +70,14 @@ from ..data.validate import batches
 from ..errors import ExportError, GlassnetWarning
 from ..layers.activations import Activation, Sigmoid
 from ..layers.normalization import BatchNormalization
-from ..losses import EPS, BinaryCrossEntropy, CategoricalCrossEntropy, HalfSSE, MeanAbsoluteError, MeanSquaredError
+from ..losses import (
+    EPS,
+    BinaryCrossEntropy,
+    CategoricalCrossEntropy,
+    HalfSSE,
+    MeanAbsoluteError,
+    MeanSquaredError,
+)
 from ..optimizers import SGD
 from ..training import check_inputs, check_targets
 from . import article as art

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import ExportError
 from ...layers.dropout import Dropout
 from ...layers.normalization import BatchNormalization
 from ...layers.preprocessing import EPSILON, Normalization
@@ -63,15 +62,9 @@ class BatchNormTracer(LayerTracer):
         if not layer.training:  # never in a train_step; kept for safety
             return
         x = rec["x"]
-        C = x.shape[-1]
-        x2 = x.reshape(-1, C)  # (M, C)
-        mu = x2.mean(axis=0)  # (C,) the layer's own expressions (it does not keep them)
-        xc = x2 - mu  # (M, C)
-        var = np.mean(xc * xc, axis=0)  # (C,) biased, as the layer
-        if not np.array_equal(xc * layer.inv_std, layer.x_hat):
-            raise ExportError(f"layer {layer.display_name}: the batch statistics do not reproduce the layer's x̂; "
-                              "the tracer and BatchNormalization.forward disagree")
-        rec["bn"] = {"mean": mu, "var": var, "M": x2.shape[0], "istd": layer.inv_std.copy(),
+        M = x.size // x.shape[-1]  # rows × positions: the values each channel's statistics average
+        mu, var = layer.batch_mean.copy(), layer.batch_var.copy()  # (C,) the layer's own, from this forward
+        rec["bn"] = {"mean": mu, "var": var, "M": M, "istd": layer.inv_std.copy(),
                      "xhat": layer.x_hat.reshape(x.shape).copy(),
                      "moving": {key: v.copy() for key, v in layer.state.items()}}
 

@@ -120,8 +120,9 @@ def _source(args):
 def _without_normalization(model, X):
     """(model, X, output layer) with a leading Normalization applied to X and a trailing inverted one taken off.
 
-    Those layers hold no trainable parameters (the tracer lays out Dense layers): the trace shows the
-    layers between them, on what they see in training. The model returned is a copy with the same weights
+    Those layers hold no trainable parameters: the trace shows the layers between them, on what they see in
+    training (the targets in the units the loss compares; ``gn.trace.record`` on the whole model lays the
+    Normalization layers out too). The model returned is a copy with the same weights
     and optimizer state; the third item is the removed ``Normalization(invert=True)``, or None.
     """
     from ..layers import Normalization

@@ -6,20 +6,21 @@ import numpy as np
 
 from ..errors import ConfigError, ShapeError
 from .base import Layer
+from .composite import Composite
 
 __all__ = ["Residual"]
 
 
-class Residual(Layer):
+class Residual(Composite):
     """Two stacks of layers run on the same input, their outputs added: ``y = main(x) + shortcut(x)``.
 
     An empty ``shortcut`` is the identity. Backward sends ``dy`` through both stacks and adds the two
     input gradients: ``dx = dmain(dy) + dshortcut(dy)``.
 
-    The block owns no arrays of its own: ``params``, ``grads``, ``state`` and ``regularizers`` are the
-    sublayers' dicts under prefixed names (``"main.0.W"``, ``"shortcut.1.gamma"``), and assigning them,
-    or :meth:`bind`, hands each array to the sublayer that owns it. So the model's flat buffers,
-    optimizers, files and gradient checks treat a block like any other layer.
+    The block owns no arrays of its own (a :class:`~glassnet.layers.composite.Composite`): ``params``,
+    ``grads``, ``state`` and ``regularizers`` are the sublayers' dicts under prefixed names (``"main.0.W"``,
+    ``"shortcut.1.gamma"``), and assigning them, or :meth:`bind`, hands each array to the sublayer that owns
+    it. So the model's flat buffers, optimizers, files and gradient checks treat a block like any other layer.
 
     >>> from glassnet.layers import Conv1D, BatchNormalization
     >>> block = Residual(main=[Conv1D(4, 3, padding="same"), BatchNormalization()])
@@ -52,53 +53,6 @@ class Residual(Layer):
         for branch in ("main", "shortcut"):
             for i, layer in enumerate(getattr(self, branch)):
                 yield f"{branch}.{i}.", layer
-
-    def _gather(self, attr: str) -> dict:
-        return {prefix + k: v for prefix, layer in self._sublayers() for k, v in getattr(layer, attr).items()}
-
-    def _route(self, mapping: dict) -> dict:
-        """``{"main.0.W": w, ...}`` -> ``{id(layer): (layer, {"W": w})}``."""
-        owners = dict(self._sublayers())
-        groups: dict[int, tuple[Layer, dict]] = {}
-        for key, value in mapping.items():
-            branch, i, name = key.split(".", 2) if key.count(".") >= 2 else (key, "", "")
-            layer = owners.get(f"{branch}.{i}.")
-            if layer is None:
-                raise ConfigError(f'Layer "{self.display_name}" (Residual) has no sublayer for array {key!r}')
-            groups.setdefault(id(layer), (layer, {}))[1][name] = value
-        return groups
-
-    def _scatter(self, attr: str, mapping: dict) -> None:
-        for layer, group in self._route(mapping).values():
-            setattr(layer, attr, {**getattr(layer, attr), **group})
-
-    params = property(lambda self: self._gather("params"), lambda self, v: self._scatter("params", v),
-                      doc="The sublayers' parameters under prefixed names (``main.0.W``, ``shortcut.0.W``).")
-    grads = property(lambda self: self._gather("grads"), lambda self, v: self._scatter("grads", v),
-                     doc="The sublayers' gradients, named as in ``params``.")
-    state = property(lambda self: self._gather("state"), lambda self, v: self._scatter("state", v),
-                     doc="The sublayers' buffers (BatchNormalization's moving statistics), named as in ``params``.")
-    regularizers = property(lambda self: self._gather("regularizers"),
-                            lambda self, v: self._scatter("regularizers", v),
-                            doc="The sublayers' regularizers, named as in ``params``.")
-
-    @property
-    def state_names(self) -> tuple[str, ...]:
-        return tuple(prefix + k for prefix, layer in self._sublayers() for k in layer.state_names)
-
-    def bind(self, params: dict, grads: dict) -> None:
-        """Hand each view onto the model's flat buffers to the sublayer that owns it."""
-        p, g = self._route(params), self._route(grads)
-        for key, (layer, group) in p.items():
-            layer.bind(group, g.get(key, (None, {}))[1])
-
-    def move_to(self, device) -> None:
-        for _, layer in self._sublayers():
-            layer.move_to(device)
-
-    def _new_grads(self) -> None:
-        for _, layer in self._sublayers():
-            layer._new_grads()
 
     # -- the contract ---------------------------------------------------------------------------------
     def compute_output_shape(self, input_shape):

@@ -1,8 +1,9 @@
 """Layers that wrap layers (Keras' wrappers): ``Bidirectional`` and ``TimeDistributed``.
 
-A wrapper owns no arrays of its own: like :class:`~glassnet.layers.Residual`, its ``params``, ``grads``,
-``state`` and ``regularizers`` are its sublayers' dicts under prefixed names, so the model's flat buffers,
-optimizers, ``state_dict``, files and gradient checks treat it as one layer.
+A wrapper owns no arrays of its own (a :class:`~glassnet.layers.composite.Composite`, like
+:class:`~glassnet.layers.Residual`): its ``params``, ``grads``, ``state`` and ``regularizers`` are its
+sublayers' dicts under prefixed names, so the model's flat buffers, optimizers, ``state_dict``, files and
+gradient checks treat it as one layer.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 
 from ..errors import ConfigError, ShapeError, invalid_value
 from .base import Layer
+from .composite import Composite
 from .recurrent import _Recurrent
 
 __all__ = ["Bidirectional", "TimeDistributed"]
@@ -20,44 +22,8 @@ __all__ = ["Bidirectional", "TimeDistributed"]
 MERGE_MODES = ("concat", "sum", "mul", "ave")
 
 
-class _Wrapper(Layer):
-    """Shows the arrays of the sublayers (``_sublayers()``: ``(prefix, layer)`` pairs) as its own."""
-
-    def _sublayers(self) -> list[tuple[str, Layer]]:
-        raise NotImplementedError
-
-    def _gather(self, attr: str) -> dict:
-        return {prefix + k: v for prefix, layer in self._sublayers() for k, v in getattr(layer, attr).items()}
-
-    def _route(self, mapping: dict) -> dict:
-        """``{"forward.W": w, ...}`` -> ``{id(layer): (layer, {"W": w})}``."""
-        groups: dict[int, tuple[Layer, dict]] = {}
-        for key, value in mapping.items():
-            owner = next(((p, la) for p, la in self._sublayers() if key.startswith(p)), None)
-            if owner is None:
-                raise ConfigError(f'Layer "{self.display_name}" ({type(self).__name__}) has no sublayer for array '
-                                  f"{key!r}")
-            prefix, layer = owner
-            groups.setdefault(id(layer), (layer, {}))[1][key[len(prefix):]] = value
-        return groups
-
-    def _scatter(self, attr: str, mapping: dict) -> None:
-        for layer, group in self._route(mapping).values():
-            setattr(layer, attr, {**getattr(layer, attr), **group})
-
-    params = property(lambda self: self._gather("params"), lambda self, v: self._scatter("params", v),
-                      doc="The sublayers' parameters under prefixed names (``forward.W``, ``backward.U``).")
-    grads = property(lambda self: self._gather("grads"), lambda self, v: self._scatter("grads", v),
-                     doc="The sublayers' gradients, named as in ``params``.")
-    state = property(lambda self: self._gather("state"), lambda self, v: self._scatter("state", v),
-                     doc="The sublayers' buffers, named as in ``params``.")
-    regularizers = property(lambda self: self._gather("regularizers"),
-                            lambda self, v: self._scatter("regularizers", v),
-                            doc="The sublayers' regularizers, named as in ``params``.")
-
-    @property
-    def state_names(self) -> tuple[str, ...]:
-        return tuple(prefix + k for prefix, layer in self._sublayers() for k in layer.state_names)
+class _Wrapper(Composite):
+    """A composite whose sublayers also follow its dtype, input-gradient switch and state resets."""
 
     @property
     def dtype(self):
@@ -81,21 +47,6 @@ class _Wrapper(Layer):
         for _, layer in self._sublayers():
             if hasattr(layer, "need_input_grad"):
                 layer.need_input_grad = bool(value)
-
-    def bind(self, params: dict, grads: dict) -> None:
-        """Hand each view onto the model's flat buffers to the sublayer that owns it."""
-        p, g = self._route(params), self._route(grads)
-        for key, (layer, group) in p.items():
-            layer.bind(group, g.get(key, (None, {}))[1])
-
-    def move_to(self, device) -> None:
-        for _, layer in self._sublayers():
-            layer.move_to(device)
-        self._device = device
-
-    def _new_grads(self) -> None:
-        for _, layer in self._sublayers():
-            layer._new_grads()
 
     def reset_states(self) -> None:
         """Reset the carried states of stateful sublayers (those that have ``reset_states``)."""

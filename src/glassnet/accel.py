@@ -75,11 +75,11 @@ def _compile() -> dict:
 
     # -- LSTM: gates [i f g o] in column blocks of U; a = A[t] (N, 4U) -----------------------------------
     @jit
-    def lstm_gates_in(a, b, hU, s):
+    def lstm_gates_in(a, b, s):
         N, G = a.shape
         for n in range(N):
             for j in range(G):
-                a[n, j] = ((a[n, j] + b[j]) + hU[n, j]) * s[j]
+                a[n, j] = (a[n, j] + b[j]) * s[j]
 
     @jit
     def lstm_cell(a, s, one_minus_s, c_prev, c):
@@ -220,7 +220,7 @@ def _recurrent_for(k: dict, dtype) -> None:
     g4 = [np.zeros((N, 4 * u), dtype) for _ in range(3)]
     g3 = [np.zeros((N, 3 * u), dtype) for _ in range(4)]
     dy = np.zeros((N, 1, u), dtype)
-    k["lstm_gates_in"](g4[0], g4[1][0], g4[1], g4[2][0])
+    k["lstm_gates_in"](g4[0], g4[1][0], g4[2][0])
     k["lstm_cell"](g4[0], g4[1][0], g4[2][0], m[0], m[1])
     k["lstm_backward_step"](g4[0], g4[1], m[0], m[1], dy, 0, m[2], m[3], g4[2], True, False, f)
     k["gru_gates_in"](g3[0], g3[3][0], g3[1], g3[2][0], f)
@@ -290,14 +290,13 @@ def adam(p, g, m, v, backup, one_minus_b1, one_minus_b2, eps_hat, step, decay=1.
 
 
 # -- recurrent layers: one time step each; every array C-contiguous, of one dtype ----------------------------
-def lstm_gates_in(a, b, hU, s) -> None:
-    """LSTM step, before the gates' tanh: ``a <- ((a + b) + hU) * s``, in place.
+def lstm_gates_in(a, b, s) -> None:
+    """LSTM step, before the gates' tanh: ``a <- (a + b) * s``, in place.
 
-    ``a`` (N, 4U) is the step's ``x_t·W`` (the NumPy path adds ``b`` to every step at once, before the
-    loop: the same first addition), ``b`` (4U,) the bias, ``hU`` (N, 4U) ``h_{t-1}·U``, ``s`` (4U,) the
-    scale that lets one tanh give all four gates (1/2 for the sigmoids i, f, o; 1 for g).
+    ``a`` (N, 4U) is the step's ``[x_t | h_{t-1}]·[W; U]`` (one GEMM), ``b`` (4U,) the bias, ``s`` (4U,)
+    the scale that lets one tanh give all four gates (1/2 for the sigmoids i, f, o; 1 for g).
     """
-    _get()["lstm_gates_in"](a, b, hU, s)
+    _get()["lstm_gates_in"](a, b, s)
 
 
 def lstm_cell(a, s, one_minus_s, c_prev, c) -> None:

@@ -6,12 +6,13 @@ arrays are NumPy's, the layers call these functions instead, which do every per-
 reference in the same order and precision, so outputs, states and gradients are bit-identical
 (``tests/layers/test_recurrent_kernels.py``). Matrix products and ``tanh`` stay NumPy's (see accel).
 
-Forward, per step (after ``hU = h_{t-1}·U``, counting that GEMM)::
+Forward, per step (after the step's GEMM, counted: the LSTM's ``[x_t | h_{t-1}]·[W; U]``, the GRU's
+``hU = h_{t-1}·U``)::
 
     LSTM  lstm_gates_in, tanh, lstm_cell, tanh(c), h = o·tanh(c)      6 calls instead of 11
     GRU   gru_gates_in, tanh, gru_candidate_in, tanh, gru_hidden      6 calls instead of 13
 
-and the input-side bias is added in the first kernel of each step, where the reference adds it to every
+The GRU's input-side bias is added in its first kernel of each step, where the reference adds it to every
 step in one pass before its loop (the same first addition of each element, so the same numbers).
 Backward: one kernel per step computes dh, dc and all the gates' deltas from the cached forward arrays,
 where the reference first makes 15 passes over every step (the slopes) and then 9 calls per step. A
@@ -39,14 +40,13 @@ def applies(layer, *arrays) -> bool:
             and accel.enabled(recurrent=True))
 
 
-def lstm_step(a, b, hU, s, one_minus_s, c_prev, c, tanh_c, h) -> None:
+def lstm_step(a, b, s, one_minus_s, c_prev, c, tanh_c, h) -> None:
     """One LSTM step, fused: gates in ``a`` (N, 4U) in place; ``c``, ``tanh_c``, ``h`` (N, U) written.
 
-    As the reference: ``a = [σ σ tanh σ](a + b + hU)`` by one tanh, ``c = f·c_prev + i·g``, ``h = o·tanh(c)``.
-    ``a`` comes in as ``x_t·W`` without the bias ``b``: the reference adds it to all steps before its loop
-    (the same first addition), this path while it reads ``a`` anyway.
+    As the reference: ``a = [σ σ tanh σ](a + b)`` by one tanh, ``c = f·c_prev + i·g``, ``h = o·tanh(c)``.
+    ``a`` comes in as ``[x_t | h_{t-1}]·[W; U]``, the step's one GEMM, without the bias ``b``.
     """
-    accel.lstm_gates_in(a, b, hU, s)  # ((a + b) + hU)·s
+    accel.lstm_gates_in(a, b, s)  # (a + b)·s
     np.tanh(a, out=a)
     accel.lstm_cell(a, s, one_minus_s, c_prev, c)  # gates, then the cell
     np.tanh(c, out=tanh_c)
@@ -89,6 +89,7 @@ def lstm_backward(layer, dy: np.ndarray) -> np.ndarray | None:
                                  dG[t], seq or last, last)
         if t or layer._given:  # dh_{t-1} (before adding dy_{t-1}); dh_0 only for a given initial state
             layer._dh_prev(dG[t], Ut, dh, t)
+        layer._dWU_chunk(dG, t)  # [dW; dU] over the last steps, while their deltas are in cache
         if layer._cut(t):
             dc[...] = 0
     layer.initial_state_grads = [dh.copy(), dc * A[0, :, u:2 * u]] if layer._given else None

@@ -14,7 +14,7 @@ import openpyxl
 import pytest
 import torch
 import torch.nn.functional as F
-from test_xlsx import max_rel_diff, named_values, recalculate
+from test_xlsx import first_cell, max_rel_diff, named_values, recalculate
 
 import glassnet as gn
 from glassnet.trace import PRESETS, Trace, preset, record
@@ -131,12 +131,11 @@ def traced(tmp_path_factory):
         paths.append(root / f"{name}.xlsx")
         to_xlsx(traces[name], paths[-1], cached_values=False)
     wb = openpyxl.load_workbook(root / "cnn-tiny.xlsx")  # a user edits one starting weight of the kernel
-    (sheet, ref), = wb.defined_names["s1_W1"].destinations
-    first = openpyxl.utils.cell.coordinate_from_string(ref.split(":")[0].replace("$", ""))
+    ws, cell = first_cell(wb, "s1_W1")
+    first = openpyxl.utils.cell.coordinate_from_string(cell)
     W1 = traces["cnn-tiny"].steps[0]["W1"].value
     row, col = EDITED[0], int(np.ravel_multi_index(EDITED[1:], W1.shape[1:]))
-    cell = wb[sheet].cell(row=first[1] + row, column=openpyxl.utils.column_index_from_string(first[0]) + col)
-    cell.value = 0.75
+    ws.cell(row=first[1] + row, column=openpyxl.utils.column_index_from_string(first[0]) + col).value = 0.75
     wb.save(root / "cnn-tiny_edited.xlsx")
     paths.append(root / "cnn-tiny_edited.xlsx")
     out = recalculate(paths, root / "out", str(root / "profile"))

@@ -14,7 +14,7 @@ import openpyxl
 import pytest
 import torch
 import torch.nn.functional as F
-from test_xlsx import max_rel_diff, named_values, recalculate
+from test_xlsx import first_cell, max_rel_diff, named_values, recalculate
 
 import glassnet as gn
 from glassnet.layers import (
@@ -149,8 +149,8 @@ def recalculated(traces, tmp_path_factory):
     finally:
         norm.MAX_RANGES = saved
     wb = openpyxl.load_workbook(root / "bn2d.xlsx")
-    (sheet, ref), = wb.defined_names["s1_W1"].destinations
-    wb[sheet][ref.split(":")[0].replace("$", "")] = EDIT
+    ws, cell = first_cell(wb, "s1_W1")
+    ws[cell] = EDIT
     paths.append(root / "bn2d_edited.xlsx")
     wb.save(paths[-1])
     out = recalculate(paths, root / "out", str(root / "profile"))
@@ -170,8 +170,8 @@ def test_channel_sums_beyond_the_argument_limit_recalculate_too(traces, recalcul
     finally:
         norm.MAX_RANGES = saved
     wb = openpyxl.load_workbook(io.BytesIO(data))
-    (sheet, ref), = wb.defined_names["s1_batch_mean1"].destinations
-    assert "SUMPRODUCT((MOD(COLUMN(" in wb[sheet][ref.split(":")[0].replace("$", "")].value
+    ws, cell = first_cell(wb, "s1_batch_mean1")
+    assert "SUMPRODUCT((MOD(COLUMN(" in ws[cell].value
     worst, where = max_rel_diff(named_values(recalculated["bn4d_sumproduct"]), traces["bn4d"])
     print(f"LibreOffice vs engine, bn4d with SUMPRODUCT channel sums: {worst:.2e} ({where})")
 

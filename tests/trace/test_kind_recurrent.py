@@ -12,7 +12,7 @@ import numpy as np
 import openpyxl
 import pytest
 import torch
-from test_xlsx import max_rel_diff, named_values, recalculate
+from test_xlsx import first_cell, max_rel_diff, named_values, recalculate
 
 import glassnet as gn
 from glassnet.cli.main import main
@@ -120,8 +120,8 @@ def traced(tmp_path_factory):
         paths.append(root / f"{name}.xlsx")
         to_xlsx(traces[name], paths[-1], cached_values=False)
     wb = openpyxl.load_workbook(root / "lstm.xlsx")  # a user edits the LSTM's first starting weight W1[0, 0]
-    (sheet, ref), = wb.defined_names["s1_W1"].destinations
-    wb[sheet][ref.split(":")[0].replace("$", "")] = 0.75
+    ws, cell = first_cell(wb, "s1_W1")
+    ws[cell] = 0.75
     wb.save(root / "lstm_edited.xlsx")
     paths.append(root / "lstm_edited.xlsx")
     out = recalculate(paths, root / "recalculated", str(root / "profile"))

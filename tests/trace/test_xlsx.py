@@ -66,6 +66,12 @@ def named_values(path, data_only=True):
     return out
 
 
+def first_cell(wb, name):
+    """The worksheet and the A1 address of the first cell of defined name ``name`` (e.g. ``s1_W1``)."""
+    (sheet, ref), = wb.defined_names[name].destinations
+    return wb[sheet], ref.split(":")[0].replace("$", "")
+
+
 def max_rel_diff(got, trace):
     """Largest relative difference over every quantity of every step, and where; fails on a non-number."""
     worst, where = 0.0, None
@@ -133,13 +139,13 @@ def workbooks(tmp_path_factory):
     # edits a user makes: an input cell and a starting weight (article); a weight and the learning rate (spiral)
     wb = openpyxl.load_workbook(paths[0])
     wb["Inputs"]["C6"] = 0.5
-    (sheet, ref), = wb.defined_names["s1_W1"].destinations
-    wb[sheet][ref.split(":")[0].replace("$", "")] = 0.25
+    ws, cell = first_cell(wb, "s1_W1")
+    ws[cell] = 0.25
     wb.save(root / "article_edited.xlsx")
     wb = openpyxl.load_workbook(paths[2])
     wb["Inputs"]["B5"] = -0.75  # X[0, 0]
-    (sheet, ref), = wb.defined_names["s1_W2"].destinations
-    wb[sheet][ref.split(":")[0].replace("$", "")] = 1.5  # W2[0, 0]
+    ws, cell = first_cell(wb, "s1_W2")
+    ws[cell] = 1.5  # W2[0, 0]
     wb["Step 1"]["B2"] = 0.02  # the learning rate, which steps 2 and 3 read
     wb.save(root / "spiral_edited.xlsx")
     paths += [root / "article_edited.xlsx", root / "spiral_edited.xlsx"]
